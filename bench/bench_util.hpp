@@ -1,0 +1,37 @@
+// Benchmark helpers: time a function several times and print one JSON line of its figures.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sambench {
+
+struct Figures {
+    double median, min, max;
+    int runs;
+};
+
+inline Figures time_runs(int runs, const std::function<void()>& fn) {
+    std::vector<double> t;
+    for (int i = 0; i < runs; ++i) {
+        auto a = std::chrono::steady_clock::now();
+        fn();
+        auto b = std::chrono::steady_clock::now();
+        t.push_back(std::chrono::duration<double>(b - a).count());
+    }
+    std::sort(t.begin(), t.end());
+    return {t[t.size() / 2], t.front(), t.back(), runs};
+}
+
+// {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, <extra>}
+inline void print_json(const std::string& name, const Figures& f, const std::string& extra = "") {
+    std::printf("{\"name\": \"%s\", \"unit\": \"s\", \"median\": %.6f, \"min\": %.6f, \"max\": %.6f, \"runs\": %d%s%s}\n",
+                name.c_str(), f.median, f.min, f.max, f.runs, extra.empty() ? "" : ", ", extra.c_str());
+    std::fflush(stdout);
+}
+
+}  // namespace sambench

@@ -1,0 +1,59 @@
+// What the server needs from a Segment Anything model, and nothing about its insides:
+// an image in, an embedding out (cacheable); an embedding and a prompt in, masks out.
+// Implementations: SamPredictor (native encoder + decoder), OnnxPredictor (native encoder +
+// ONNX decoder). All methods are safe to call from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/image.hpp"
+#include "tensor/tensor.hpp"
+
+namespace sam {
+
+// Coordinates are in original-image pixels (floats, not truncated).
+struct PromptPoint {
+    float x = 0, y = 0;
+    int label = 1;  // 1 positive, 0 negative
+};
+struct PromptBox {
+    float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+struct Prompt {
+    std::vector<PromptPoint> points;
+    std::optional<PromptBox> box;
+    // Low-res logits [1, 256, 256] of an earlier prediction (refinement), or undefined.
+    Tensor mask_input;
+    bool multimask = false;
+};
+
+struct ImageEmbedding {
+    Tensor features;             // [256, 64, 64]
+    int orig_w = 0, orig_h = 0;  // the image as the viewer shows it
+    int input_w = 0, input_h = 0;  // after resizing the long side to 1024
+    size_t bytes() const { return static_cast<size_t>(features.numel()) * sizeof(float); }
+};
+
+struct Prediction {
+    std::vector<float> iou;  // one predicted IoU per mask
+    Tensor lowres;           // [C, 256, 256] logits
+    // [C, orig_h, orig_w] logits when the backend computes them itself (ONNX export);
+    // otherwise undefined and masks come from upscaling `lowres`.
+    Tensor full;
+    int orig_w = 0, orig_h = 0, input_w = 0, input_h = 0;
+    int best() const;  // index of the highest IoU
+};
+
+class Segmenter {
+public:
+    virtual ~Segmenter() = default;
+    virtual ImageEmbedding embed(const RgbImage& image) const = 0;
+    virtual Prediction predict(const ImageEmbedding& embedding, const Prompt& prompt) const = 0;
+    // e.g. "MobileSAM (TinyViT-5M)", "SAM ViT-H", "ONNX decoder + MobileSAM encoder"
+    virtual std::string description() const = 0;
+};
+
+}  // namespace sam

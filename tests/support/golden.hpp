@@ -1,0 +1,46 @@
+// Reading the reference data in ../shared/golden: paths, .npy/.npz arrays, PNG masks, JSON.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tensor/tensor.hpp"
+
+namespace samtest {
+
+// Absolute path of a file under the golden folder.
+std::string golden(const std::string& relative);
+bool golden_available();
+
+// A float32 (or other numeric, converted) .npy array.
+sam::Tensor load_npy(const std::string& path);
+sam::Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what);
+// Every array of an .npz (stored, uncompressed), by name without ".npy".
+std::map<std::string, sam::Tensor> load_npz(const std::string& path);
+
+struct GrayImage {
+    int width = 0, height = 0;
+    std::vector<uint8_t> pixels;  // one byte per pixel
+};
+// Any PNG, reduced to its first channel (masks are white on black).
+GrayImage load_png_gray(const std::string& path);
+// An RGB PNG (alpha dropped, gray expanded).
+struct RgbPng {
+    int width = 0, height = 0;
+    std::vector<uint8_t> pixels;
+};
+RgbPng load_png_rgb(const std::string& path);
+
+nlohmann::json load_json(const std::string& path);
+std::string read_file(const std::string& path);
+
+struct DiffStats {
+    double max_abs = 0, mean_abs = 0;
+};
+DiffStats diff(const float* a, const float* b, int64_t n);
+
+}  // namespace samtest
