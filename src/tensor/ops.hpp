@@ -1,0 +1,71 @@
+// Compute kernels shared by every model: matrix products and convolutions on oneDNN
+// (primitives created once per shape and cached), and the small element-wise kernels
+// (norms, softmax, activations) written as plain loops the compiler vectorises.
+// All functions are thread-safe; they parallelise internally over the process's threads.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.hpp"
+
+namespace sam::ops {
+
+enum class Act { None, Relu, Gelu /* exact, erf-based like torch.nn.GELU() */ };
+
+// C[b] = alpha * A[b] · op(B[b]) (+ bias[N]) then act, then (+ add[b]) -- all fused in one primitive.
+// A is [batch, M, K] row-major. B is [batch, K, N], or [batch, N, K] when trans_b (PyTorch Linear
+// weights are [out, in] = [N, K]). C and `add` are [batch, M, N]. b_batch may be 1 to share B.
+struct MatmulArgs {
+    const float* a = nullptr;
+    const float* b = nullptr;
+    float* c = nullptr;
+    int64_t batch = 1, M = 0, K = 0, N = 0;
+    bool trans_b = false;
+    int64_t b_batch = -1;  // -1: same as batch; 1: B shared by every batch
+    float alpha = 1.0f;
+    const float* bias = nullptr;  // [N]
+    Act act = Act::None;
+    const float* add = nullptr;   // [batch, M, N], added after act (residual)
+};
+void matmul(const MatmulArgs& args);
+
+// y = x · W^T + b for rows of x: x [rows, in], W [out, in] (PyTorch nn.Linear), y [rows, out].
+void linear(const float* x, int64_t rows, const Tensor& weight, const Tensor& bias, float* y,
+            Act act = Act::None, const float* residual = nullptr);
+
+// 2-D convolution of one image, channels-last: x [H, W, C_in] -> y [H_out, W_out, C_out].
+// weight [C_out, C_in / groups, kh, kw] (PyTorch layout), bias [C_out] or undefined.
+struct Conv2dArgs {
+    const float* x = nullptr;
+    float* y = nullptr;
+    int64_t H = 0, W = 0, C_in = 0, C_out = 0;
+    int64_t kh = 1, kw = 1, stride = 1, pad = 0, groups = 1;
+    const Tensor* weight = nullptr;
+    const Tensor* bias = nullptr;
+    Act act = Act::None;
+    const float* add = nullptr;  // [H_out, W_out, C_out], added after act (residual)
+};
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad);
+void conv2d(const Conv2dArgs& args);
+
+// Per-row normalisation over the last dimension C: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+// y may equal x.
+void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta,
+                float eps, float* y);
+// Row-wise softmax over `cols`, in place, after x = x * scale + bias (bias [rows % bias_rows, cols]
+// repeating every bias_rows rows; nullptr for none).
+void softmax_rows(float* x, int64_t rows, int64_t cols, float scale = 1.0f, const float* bias = nullptr,
+                  int64_t bias_rows = 0);
+void gelu(float* x, int64_t n);  // exact (erf)
+void relu(float* x, int64_t n);
+void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b; y may alias
+
+// Transposes a [rows, cols] matrix into [cols, rows].
+void transpose(const float* x, int64_t rows, int64_t cols, float* y);
+
+// Folds an eval-mode BatchNorm (weight, bias, running mean/var, eps) into the preceding
+// convolution's weight [C_out, ...] and bias (created when absent).
+void fold_batchnorm(Tensor& weight, Tensor& bias, const Tensor& bn_weight, const Tensor& bn_bias,
+                    const Tensor& bn_mean, const Tensor& bn_var, float eps);
+
+}  // namespace sam::ops
