@@ -12,7 +12,7 @@ namespace sam::ops {
 
 enum class Act { None, Relu, Gelu /* exact, erf-based like torch.nn.GELU() */ };
 
-// C[b] = alpha * A[b] · op(B[b]) (+ bias[N]) then act, then (+ add[b]) -- all fused in one primitive.
+// C[b] = alpha * A[b] · op(B[b]) (+ bias[N]), then act and the residual `add` -- fused in one primitive.
 // A is [batch, M, K] row-major. B is [batch, K, N], or [batch, N, K] when trans_b (PyTorch Linear
 // weights are [out, in] = [N, K]). C and `add` are [batch, M, N]. b_batch may be 1 to share B.
 struct MatmulArgs {
@@ -25,7 +25,8 @@ struct MatmulArgs {
     float alpha = 1.0f;
     const float* bias = nullptr;  // [N]
     Act act = Act::None;
-    const float* add = nullptr;   // [batch, M, N], added after act (residual)
+    const float* add = nullptr;   // [batch, M, N] residual
+    bool add_before_act = false;  // act(x + add) instead of act(x) + add
 };
 void matmul(const MatmulArgs& args);
 
@@ -43,7 +44,8 @@ struct Conv2dArgs {
     const Tensor* weight = nullptr;
     const Tensor* bias = nullptr;
     Act act = Act::None;
-    const float* add = nullptr;  // [H_out, W_out, C_out], added after act (residual)
+    const float* add = nullptr;  // [H_out, W_out, C_out] residual
+    bool add_before_act = false; // act(x + add) instead of act(x) + add
 };
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad);
 void conv2d(const Conv2dArgs& args);

@@ -1,0 +1,346 @@
+#include "tensor/ops.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace sam::ops {
+namespace {
+
+using dnnl::memory;
+using dims = memory::dims;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+const dnnl::engine& engine() {
+    static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+    return e;
+}
+
+// Streams are cheap but not meant to be shared between threads.
+dnnl::stream& stream() {
+    thread_local dnnl::stream s(engine());
+    return s;
+}
+
+// Primitives are immutable once created and may execute concurrently; creating them costs
+// far more than running small ones, so each distinct shape is created once.
+template <class Value>
+class Cache {
+public:
+    template <class Make>
+    std::shared_ptr<const Value> get(const std::string& key, Make make) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = map_.find(key);
+            if (it != map_.end()) return it->second;
+        }
+        auto value = std::make_shared<const Value>(make());
+        std::lock_guard<std::mutex> lock(mutex_);
+        return map_.emplace(key, std::move(value)).first->second;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::string, std::shared_ptr<const Value>> map_;
+};
+
+std::string key_of(std::initializer_list<int64_t> values) {
+    std::string k;
+    k.reserve(values.size() * 8);
+    for (int64_t v : values) {
+        k += std::to_string(v);
+        k += ',';
+    }
+    return k;
+}
+
+dnnl::algorithm eltwise_alg(Act act) {
+    return act == Act::Gelu ? dnnl::algorithm::eltwise_gelu_erf : dnnl::algorithm::eltwise_relu;
+}
+
+void append_post_ops(dnnl::post_ops& po, Act act, bool has_add, bool add_before_act, const memory::desc& dst) {
+    auto append_act = [&] {
+        if (act != Act::None) po.append_eltwise(1.0f, eltwise_alg(act), 0.0f, 0.0f);
+    };
+    if (has_add && add_before_act) po.append_binary(dnnl::algorithm::binary_add, dst);
+    append_act();
+    if (has_add && !add_before_act) po.append_binary(dnnl::algorithm::binary_add, dst);
+}
+
+int post_op_add_index(Act act, bool add_before_act) {
+    return (add_before_act || act == Act::None) ? 0 : 1;
+}
+
+struct MatmulPrimitive {
+    dnnl::matmul prim;
+    memory::desc src, weights, bias, dst;
+};
+
+}  // namespace
+
+void matmul(const MatmulArgs& a) {
+    if (a.alpha != 1.0f && a.bias)
+        throw std::invalid_argument("ops::matmul: alpha with bias is ambiguous; scale separately");
+    const int64_t bb = a.b_batch < 0 ? a.batch : a.b_batch;
+    static Cache<MatmulPrimitive> cache;
+    std::string key = key_of({a.batch, bb, a.M, a.K, a.N, a.trans_b, a.bias != nullptr, int(a.act),
+                              a.add != nullptr, a.add_before_act});
+    key += std::to_string(a.alpha);
+    auto p = cache.get(key, [&] {
+        MatmulPrimitive m;
+        m.src = memory::desc({a.batch, a.M, a.K}, dt::f32, dims{a.M * a.K, a.K, 1});
+        m.weights = memory::desc({bb, a.K, a.N}, dt::f32,
+                                 a.trans_b ? dims{a.N * a.K, 1, a.K} : dims{a.K * a.N, a.N, 1});
+        m.bias = memory::desc({1, 1, a.N}, dt::f32, dims{a.N, a.N, 1});
+        m.dst = memory::desc({a.batch, a.M, a.N}, dt::f32, dims{a.M * a.N, a.N, 1});
+        dnnl::primitive_attr attr;
+        dnnl::post_ops po;
+        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, m.dst);
+        attr.set_post_ops(po);
+        if (a.alpha != 1.0f) attr.set_output_scales(0, {a.alpha});
+        auto desc = a.bias ? dnnl::matmul::desc(m.src, m.weights, m.bias, m.dst)
+                           : dnnl::matmul::desc(m.src, m.weights, m.dst);
+        m.prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine()));
+        return m;
+    });
+    const auto& e = engine();
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, memory(p->src, e, const_cast<float*>(a.a))},
+        {DNNL_ARG_WEIGHTS, memory(p->weights, e, const_cast<float*>(a.b))},
+        {DNNL_ARG_DST, memory(p->dst, e, a.c)}};
+    if (a.bias) args.emplace(DNNL_ARG_BIAS, memory(p->bias, e, const_cast<float*>(a.bias)));
+    if (a.add)
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1,
+                     memory(p->dst, e, const_cast<float*>(a.add)));
+    p->prim.execute(stream(), args);
+    stream().wait();
+}
+
+void linear(const float* x, int64_t rows, const Tensor& weight, const Tensor& bias, float* y, Act act,
+            const float* residual) {
+    MatmulArgs m;
+    m.a = x;
+    m.b = weight.data;
+    m.c = y;
+    m.M = rows;
+    m.N = weight.dim(0);
+    m.K = weight.dim(1);
+    m.trans_b = true;
+    m.b_batch = 1;
+    m.bias = bias.defined() ? bias.data : nullptr;
+    m.act = act;
+    m.add = residual;
+    matmul(m);
+}
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+namespace {
+
+// A convolution primitive together with its weights reordered, once, into the layout it wants.
+// Keyed by the weight's address; `owner` tells whether that address still holds the same tensor.
+struct ConvPrimitive {
+    dnnl::convolution_forward prim;
+    memory::desc src, dst, bias;
+    memory weights;
+    std::weak_ptr<const void> owner;
+};
+
+}  // namespace
+
+void conv2d(const Conv2dArgs& a) {
+    const Tensor& w = *a.weight;
+    if (w.rank() != 4 || w.dim(0) != a.C_out || w.dim(1) * a.groups != a.C_in || w.dim(2) != a.kh ||
+        w.dim(3) != a.kw)
+        throw std::invalid_argument("ops::conv2d: weight " + w.shape_string() + " does not fit C_in " +
+                                    std::to_string(a.C_in) + ", C_out " + std::to_string(a.C_out));
+    const int64_t Ho = conv_out_size(a.H, a.kh, a.stride, a.pad);
+    const int64_t Wo = conv_out_size(a.W, a.kw, a.stride, a.pad);
+    const bool has_bias = a.bias && a.bias->defined();
+    static std::mutex mutex;
+    static std::unordered_map<std::string, std::shared_ptr<const ConvPrimitive>> cache;
+    std::string key = key_of({reinterpret_cast<int64_t>(w.data), a.H, a.W, a.C_in, a.C_out, a.kh, a.kw, a.stride,
+                              a.pad, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act});
+    std::shared_ptr<const ConvPrimitive> p;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto it = cache.find(key);
+        if (it != cache.end() && !it->second->owner.expired() && it->second->owner.lock() == w.owner) p = it->second;
+    }
+    if (!p) {
+        auto c = std::make_shared<ConvPrimitive>();
+        const auto& e = engine();
+        c->src = memory::desc({1, a.C_in, a.H, a.W}, dt::f32, tag::nhwc);
+        c->dst = memory::desc({1, a.C_out, Ho, Wo}, dt::f32, tag::nhwc);
+        c->bias = memory::desc({a.C_out}, dt::f32, tag::a);
+        dims wdims = a.groups == 1 ? dims{a.C_out, a.C_in, a.kh, a.kw}
+                                   : dims{a.groups, a.C_out / a.groups, a.C_in / a.groups, a.kh, a.kw};
+        memory::desc w_user(wdims, dt::f32, a.groups == 1 ? tag::oihw : tag::goihw);
+        memory::desc w_any(wdims, dt::f32, tag::any);
+        dnnl::primitive_attr attr;
+        dnnl::post_ops po;
+        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, c->dst);
+        attr.set_post_ops(po);
+        dims strides{a.stride, a.stride}, pad{a.pad, a.pad};
+        auto desc = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                               dnnl::algorithm::convolution_direct, c->src, w_any,
+                                                               c->bias, c->dst, strides, pad, pad)
+                             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                               dnnl::algorithm::convolution_direct, c->src, w_any,
+                                                               c->dst, strides, pad, pad);
+        dnnl::convolution_forward::primitive_desc pd(desc, attr, e);
+        c->prim = dnnl::convolution_forward(pd);
+        memory user(w_user, e, w.data);
+        c->weights = memory(pd.weights_desc(), e);
+        dnnl::reorder(user, c->weights).execute(stream(), user, c->weights);
+        stream().wait();
+        c->owner = w.owner;
+        p = c;
+        std::lock_guard<std::mutex> lock(mutex);
+        cache[key] = c;
+    }
+    const auto& e = engine();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p->src, e, const_cast<float*>(a.x))},
+                                         {DNNL_ARG_WEIGHTS, p->weights},
+                                         {DNNL_ARG_DST, memory(p->dst, e, a.y)}};
+    if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(p->bias, e, a.bias->data));
+    if (a.add)
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1,
+                     memory(p->dst, e, const_cast<float*>(a.add)));
+    p->prim.execute(stream(), args);
+    stream().wait();
+}
+
+void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                float* y) {
+#pragma omp parallel for schedule(static) if (rows * C > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < C; ++c) sum += xr[c];
+        const float mean = sum / C;
+        float sq = 0;
+#pragma omp simd reduction(+ : sq)
+        for (int64_t c = 0; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
+        const float inv = 1.0f / std::sqrt(sq / C + eps);
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
+    }
+}
+
+namespace {
+
+// exp for the softmax: float32 range reduction and a degree-6 polynomial, accurate to ~1 ulp,
+// written so the loop vectorises (libm's expf call would not).
+inline float fast_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float t = x * 1.44269504088896341f;
+    const float n = std::floor(t + 0.5f);
+    const float r = (t - n) * 0.693147180559945309f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+}  // namespace
+
+void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* bias, int64_t bias_rows) {
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* xr = x + r * cols;
+        const float* br = bias ? bias + (r % bias_rows) * cols : nullptr;
+        float mx = -INFINITY;
+        if (br) {
+#pragma omp simd reduction(max : mx)
+            for (int64_t c = 0; c < cols; ++c) {
+                xr[c] = xr[c] * scale + br[c];
+                mx = std::max(mx, xr[c]);
+            }
+        } else {
+#pragma omp simd reduction(max : mx)
+            for (int64_t c = 0; c < cols; ++c) {
+                xr[c] *= scale;
+                mx = std::max(mx, xr[c]);
+            }
+        }
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < cols; ++c) {
+            xr[c] = fast_exp(xr[c] - mx);
+            sum += xr[c];
+        }
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) xr[c] *= inv;
+    }
+}
+
+void gelu(float* x, int64_t n) {
+    static Cache<dnnl::eltwise_forward> cache;
+    memory::desc md({n}, dt::f32, tag::a);
+    auto p = cache.get(key_of({n}), [&] {
+        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, md);
+        return dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine()));
+    });
+    memory m(md, engine(), x);
+    p->execute(stream(), {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+    stream().wait();
+}
+
+void relu(float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void add(const float* a, const float* b, float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+void transpose(const float* x, int64_t rows, int64_t cols, float* y) {
+    constexpr int64_t B = 32;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > 65536)
+    for (int64_t r0 = 0; r0 < rows; r0 += B)
+        for (int64_t c0 = 0; c0 < cols; c0 += B)
+            for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
+                for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) y[c * rows + r] = x[r * cols + c];
+}
+
+void fold_batchnorm(Tensor& weight, Tensor& bias, const Tensor& bn_weight, const Tensor& bn_bias,
+                    const Tensor& bn_mean, const Tensor& bn_var, float eps) {
+    const int64_t C = weight.dim(0);
+    const int64_t per = weight.numel() / C;
+    Tensor w = Tensor::empty(weight.shape);
+    Tensor b = Tensor::empty({C});
+    for (int64_t o = 0; o < C; ++o) {
+        const float s = bn_weight.data[o] / std::sqrt(bn_var.data[o] + eps);
+        for (int64_t i = 0; i < per; ++i) w.data[o * per + i] = weight.data[o * per + i] * s;
+        const float b0 = bias.defined() ? bias.data[o] : 0.0f;
+        b.data[o] = (b0 - bn_mean.data[o]) * s + bn_bias.data[o];
+    }
+    weight = std::move(w);
+    bias = std::move(b);
+}
+
+}  // namespace sam::ops
