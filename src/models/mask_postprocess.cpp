@@ -1,0 +1,129 @@
+#include "models/mask_postprocess.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace sam {
+
+namespace {
+
+// Side of the square frame the low-res logits are first upscaled to (the encoder's input size).
+constexpr int kFrame = 1024;
+
+// One output coordinate of a bilinear resize (align_corners=False): the two source indices and
+// their weights, computed in float exactly like PyTorch's upsample_bilinear2d on CPU.
+struct Lerp {
+    int i0, i1;
+    float w0, w1;
+};
+
+std::vector<Lerp> lerps(int in_size, int out_size, int count) {
+    std::vector<Lerp> out(count);
+    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+    for (int j = 0; j < count; ++j) {
+        Lerp& l = out[j];
+        if (in_size == out_size) {
+            l = {j, j, 1.0f, 0.0f};
+            continue;
+        }
+        float src = scale * (static_cast<float>(j) + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+        l.i0 = static_cast<int>(src);
+        l.i1 = l.i0 + (l.i0 < in_size - 1 ? 1 : 0);
+        l.w1 = std::clamp(src - static_cast<float>(l.i0), 0.0f, 1.0f);
+        l.w0 = 1.0f - l.w1;
+    }
+    return out;
+}
+
+void check_sizes(const Prediction& p) {
+    if (p.orig_w <= 0 || p.orig_h <= 0 || p.input_w <= 0 || p.input_h <= 0 || p.input_w > kFrame ||
+        p.input_h > kFrame)
+        throw std::invalid_argument("binary_mask: bad prediction sizes: original " + std::to_string(p.orig_w) + "x" +
+                                    std::to_string(p.orig_h) + ", input " + std::to_string(p.input_w) + "x" +
+                                    std::to_string(p.input_h) + " (input sides must be in 1..1024)");
+}
+
+void check_index(const Tensor& t, const char* what, int index) {
+    if (index < 0 || index >= t.dim(0))
+        throw std::out_of_range(std::string("binary_mask: mask index ") + std::to_string(index) + " out of range for " +
+                                what + " " + t.shape_string());
+}
+
+std::vector<uint8_t> threshold_full(const Prediction& p, int index) {
+    const Tensor& f = p.full;
+    if (f.rank() != 3 || f.dim(1) != p.orig_h || f.dim(2) != p.orig_w)
+        throw std::invalid_argument("binary_mask: full logits have shape " + f.shape_string() + ", expected [C, " +
+                                    std::to_string(p.orig_h) + ", " + std::to_string(p.orig_w) + "]");
+    check_index(f, "full logits", index);
+    const size_t n = static_cast<size_t>(p.orig_h) * p.orig_w;
+    const float* src = f.data + static_cast<size_t>(index) * n;
+    std::vector<uint8_t> mask(n);
+    for (size_t i = 0; i < n; ++i) mask[i] = src[i] > 0.0f;
+    return mask;
+}
+
+}  // namespace
+
+// The reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
+// again. Here each value of the 1024 frame is computed only where the second resize reads it,
+// with the same float operations in the same order, so results match the reference.
+std::vector<uint8_t> binary_mask(const Prediction& p, int index) {
+    check_sizes(p);
+    if (p.full.defined()) return threshold_full(p, index);
+    const Tensor& lr = p.lowres;
+    if (!lr.defined() || lr.rank() != 3)
+        throw std::invalid_argument("binary_mask: low-res logits have shape " + lr.shape_string() +
+                                    ", expected [C, 256, 256]");
+    check_index(lr, "low-res logits", index);
+    const int lh = static_cast<int>(lr.dim(1)), lw = static_cast<int>(lr.dim(2));
+    const float* L = lr.data + static_cast<size_t>(index) * lh * lw;
+    const int in_w = p.input_w, in_h = p.input_h, out_w = p.orig_w, out_h = p.orig_h;
+
+    const std::vector<Lerp> cols1 = lerps(lw, kFrame, in_w);  // 1024-frame column -> low-res columns
+    const std::vector<Lerp> rows1 = lerps(lh, kFrame, in_h);  // 1024-frame row -> low-res rows
+    const std::vector<Lerp> cols2 = lerps(in_w, out_w, out_w);  // output column -> 1024-frame columns
+    const std::vector<Lerp> rows2 = lerps(in_h, out_h, out_h);  // output row -> 1024-frame rows
+
+    // Horizontal pass of the first resize for every low-res row it uses: [rows, in_w].
+    const int used_rows = rows1.back().i1 + 1;
+    std::vector<float> horiz(static_cast<size_t>(used_rows) * in_w);
+    for (int a = 0; a < used_rows; ++a) {
+        const float* src = L + static_cast<size_t>(a) * lw;
+        float* dst = horiz.data() + static_cast<size_t>(a) * in_w;
+        for (int c = 0; c < in_w; ++c) dst[c] = src[cols1[c].i0] * cols1[c].w0 + src[cols1[c].i1] * cols1[c].w1;
+    }
+
+    // Rows of the 1024 frame, resized horizontally to the output width; the two most recent are
+    // kept, as output rows read 1024-frame rows in increasing order.
+    std::vector<float> frame_row(in_w);
+    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
+    int slot_row[2] = {-1, -1};
+    auto resized_row = [&](int r) -> const float* {
+        for (int s = 0; s < 2; ++s)
+            if (slot_row[s] == r) return slot_data[s].data();
+        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
+        const Lerp& v = rows1[r];
+        const float* h0 = horiz.data() + static_cast<size_t>(v.i0) * in_w;
+        const float* h1 = horiz.data() + static_cast<size_t>(v.i1) * in_w;
+        for (int c = 0; c < in_w; ++c) frame_row[c] = h0[c] * v.w0 + h1[c] * v.w1;
+        float* dst = slot_data[s].data();
+        for (int x = 0; x < out_w; ++x)
+            dst[x] = frame_row[cols2[x].i0] * cols2[x].w0 + frame_row[cols2[x].i1] * cols2[x].w1;
+        slot_row[s] = r;
+        return dst;
+    };
+
+    std::vector<uint8_t> mask(static_cast<size_t>(out_h) * out_w);
+    for (int y = 0; y < out_h; ++y) {
+        const Lerp& v = rows2[y];
+        const float* g0 = resized_row(v.i0);
+        const float* g1 = resized_row(v.i1);
+        uint8_t* dst = mask.data() + static_cast<size_t>(y) * out_w;
+        for (int x = 0; x < out_w; ++x) dst[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+    }
+    return mask;
+}
+
+}  // namespace sam

@@ -1,0 +1,179 @@
+// Mask post-processing: reference low-res logits through binary_mask must give the reference
+// masks, and hand-built inputs check the resize arithmetic and the error paths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "models/mask_postprocess.hpp"
+#include "support/golden.hpp"
+
+namespace {
+
+using samtest::golden;
+
+// The reference's postprocess_masks written the plain way (full 1024x1024 float image, crop,
+// second resize), in double, to tell how close to 0 a pixel's logit is.
+struct Taps {
+    int i0, i1;
+    double w0, w1;
+};
+Taps taps(int in, int out, int j) {
+    double src = static_cast<double>(in) / out * (j + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    int i0 = static_cast<int>(src);
+    int i1 = i0 + (i0 < in - 1 ? 1 : 0);
+    double w1 = src - i0;
+    return {i0, i1, 1 - w1, w1};
+}
+std::vector<double> naive_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w) {
+    std::vector<double> frame(1024 * 1024);
+    for (int y = 0; y < 1024; ++y) {
+        Taps ty = taps(256, 1024, y);
+        for (int x = 0; x < 1024; ++x) {
+            Taps tx = taps(256, 1024, x);
+            auto at = [&](int r, int c) { return static_cast<double>(lowres[r * 256 + c]); };
+            frame[y * 1024 + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                  (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    }
+    std::vector<double> out(static_cast<size_t>(orig_h) * orig_w);
+    for (int y = 0; y < orig_h; ++y) {
+        Taps ty = taps(input_h, orig_h, y);
+        for (int x = 0; x < orig_w; ++x) {
+            Taps tx = taps(input_w, orig_w, x);
+            auto at = [&](int r, int c) { return frame[r * 1024 + c]; };
+            out[static_cast<size_t>(y) * orig_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                                       (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    }
+    return out;
+}
+
+sam::Prediction prediction_for(const sam::Tensor& lowres, const nlohmann::json& info) {
+    sam::Prediction p;
+    p.lowres = lowres;
+    p.orig_h = info["original_size_hw"][0];
+    p.orig_w = info["original_size_hw"][1];
+    p.input_h = info["input_size_hw"][0];
+    p.input_w = info["input_size_hw"][1];
+    return p;
+}
+
+TEST(MaskPostprocess, ReferenceLowresGivesReferenceMasks) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    int64_t total_pixels = 0, total_mismatches = 0;
+    double worst_mismatch_logit = 0;
+    for (const char* model : {"mobile_sam", "sam_vit_mini"}) {
+        for (const char* image : {"photo", "exif_rotated", "gray_wide", "rgba_odd", "tiny"}) {
+            const std::string dir = golden(std::string("cases/") + model + "/" + image + "/");
+            const nlohmann::json info = samtest::load_json(dir + "case.json");
+            for (const auto& c : info["cases"]) {
+                const sam::Tensor lowres = samtest::load_npy(dir + c["lowres_file"].get<std::string>());
+                const sam::Prediction p = prediction_for(lowres, info);
+                ASSERT_EQ(lowres.dim(0), static_cast<int64_t>(c["mask_files"].size()));
+                for (size_t m = 0; m < c["mask_files"].size(); ++m) {
+                    const std::string what = dir + c["mask_files"][m].get<std::string>();
+                    const samtest::GrayImage ref = samtest::load_png_gray(what);
+                    ASSERT_EQ(ref.width, p.orig_w) << what;
+                    ASSERT_EQ(ref.height, p.orig_h) << what;
+                    const std::vector<uint8_t> mask = sam::binary_mask(p, static_cast<int>(m));
+                    ASSERT_EQ(mask.size(), ref.pixels.size()) << what;
+                    int64_t mismatches = 0, area = 0;
+                    std::vector<double> logits;
+                    for (size_t i = 0; i < mask.size(); ++i) {
+                        area += mask[i];
+                        if (mask[i] == (ref.pixels[i] > 127)) continue;
+                        if (logits.empty())
+                            logits = naive_logits(lowres.data + m * 256 * 256, p.input_h, p.input_w, p.orig_h,
+                                                  p.orig_w);
+                        // A mismatch is only acceptable on a pixel whose logit is float noise away from 0.
+                        EXPECT_LT(std::fabs(logits[i]), 1e-5) << what << " pixel " << i;
+                        worst_mismatch_logit = std::max(worst_mismatch_logit, std::fabs(logits[i]));
+                        ++mismatches;
+                    }
+                    // The reference area differs from ours by at most the mismatching pixels.
+                    EXPECT_LE(std::llabs(area - c["mask_area"][m].get<int64_t>()), mismatches) << what;
+                    total_mismatches += mismatches;
+                    total_pixels += static_cast<int64_t>(mask.size());
+                }
+            }
+        }
+    }
+    std::printf("upscaling: %lld mismatching pixels of %lld (worst |logit| %.3g)\n",
+                static_cast<long long>(total_mismatches), static_cast<long long>(total_pixels), worst_mismatch_logit);
+    // Measured: 7 pixels (two spots of sam_vit_mini, |logit| <= 1.4e-6) of 19.7 million.
+    EXPECT_LE(total_mismatches, 10);
+}
+
+// Linear ramps stay linear under bilinear resizing, so where they cross 0 can be computed by hand.
+TEST(MaskPostprocess, HandComputedSigns) {
+    // A [1,256,256] ramp: logit = column - 127.5 (negative left half, positive right half).
+    sam::Tensor lowres = sam::Tensor::empty({1, 256, 256});
+    for (int r = 0; r < 256; ++r)
+        for (int c = 0; c < 256; ++c) lowres.data[r * 256 + c] = static_cast<float>(c) - 127.5f;
+    sam::Prediction p;
+    p.lowres = lowres;
+    p.input_w = 1024;
+    p.input_h = 512;
+    p.orig_w = 8;
+    p.orig_h = 4;
+    const std::vector<uint8_t> mask = sam::binary_mask(p, 0);
+    ASSERT_EQ(mask.size(), 32u);
+    // Output column x samples the 1024 frame near 128 * x + 63.5: the ramp crosses 0 at frame
+    // column 511.5, so columns 0..3 are negative and 4..7 positive, on every row.
+    for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 8; ++x) EXPECT_EQ(mask[y * 8 + x], x >= 4 ? 1 : 0) << "y " << y << " x " << x;
+
+    // A row ramp crossing 0 at frame row 127.5, cropped to input_h 256: output row y samples frame
+    // row 64 * y + 31.5, so rows 0 and 1 are positive, 2 and 3 negative.
+    for (int r = 0; r < 256; ++r)
+        for (int c = 0; c < 256; ++c) lowres.data[r * 256 + c] = 31.5f - static_cast<float>(r);
+    p.input_h = 256;
+    const std::vector<uint8_t> rows = sam::binary_mask(p, 0);
+    for (int x = 0; x < 8; ++x) {
+        EXPECT_EQ(rows[0 * 8 + x], 1);
+        EXPECT_EQ(rows[1 * 8 + x], 1);
+        EXPECT_EQ(rows[2 * 8 + x], 0);
+        EXPECT_EQ(rows[3 * 8 + x], 0);
+    }
+}
+
+TEST(MaskPostprocess, FullLogitsAreThresholded) {
+    sam::Prediction p;
+    p.orig_w = 3;
+    p.orig_h = 2;
+    p.input_w = 1024;
+    p.input_h = 683;
+    p.full = sam::Tensor::empty({2, 2, 3});
+    const float values[12] = {-1, 0, 1e-7f, 2, -3, 0.5f, 1, 1, -1, -1, 0, 4};
+    std::copy(values, values + 12, p.full.data);
+    EXPECT_EQ(sam::binary_mask(p, 0), (std::vector<uint8_t>{0, 0, 1, 1, 0, 1}));
+    EXPECT_EQ(sam::binary_mask(p, 1), (std::vector<uint8_t>{1, 1, 0, 0, 0, 1}));
+}
+
+TEST(MaskPostprocess, BadInputsThrow) {
+    sam::Prediction p;
+    p.lowres = sam::Tensor::zeros({1, 256, 256});
+    p.orig_w = 10;
+    p.orig_h = 10;
+    p.input_w = 1024;
+    p.input_h = 1024;
+    EXPECT_THROW(sam::binary_mask(p, 1), std::out_of_range);
+    EXPECT_THROW(sam::binary_mask(p, -1), std::out_of_range);
+    p.input_w = 1025;
+    EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+    p.input_w = 1024;
+    p.orig_h = 0;
+    EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+    p.orig_h = 10;
+    p.lowres = sam::Tensor::zeros({256, 256});
+    EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+    p.lowres = sam::Tensor();
+    p.full = sam::Tensor::zeros({1, 10, 9});
+    EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+}
+
+}  // namespace
