@@ -1,0 +1,152 @@
+#include "labelstudio/context_prompt.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "labelstudio/errors.hpp"
+
+namespace sam::ls {
+
+namespace {
+
+using json = nlohmann::json;
+
+// "region 'k1'" (or "region #2" when it has no string id), for error messages.
+std::string region_name(const json& region, size_t index) {
+    auto it = region.find("id");
+    if (it != region.end() && it->is_string()) return "region '" + it->get<std::string>() + "'";
+    return "region #" + std::to_string(index);
+}
+
+int positive_int_field(const json& region, const char* key, const std::string& who) {
+    auto it = region.find(key);
+    if (it == region.end() || it->is_null()) throw RequestError(400, who + ": missing " + key);
+    if (!it->is_number()) throw RequestError(400, who + ": " + key + " must be a number, got " + it->dump());
+    const double v = it->get<double>();
+    if (!(v > 0) || v != std::floor(v) || v > std::numeric_limits<int>::max())
+        throw RequestError(400, who + ": " + key + " must be a positive integer, got " + it->dump());
+    return static_cast<int>(v);
+}
+
+double finite_field(const json& value, const char* key, const std::string& who, bool required = true,
+                    double fallback = 0) {
+    auto it = value.find(key);
+    if (it == value.end() || it->is_null()) {
+        if (required) throw RequestError(400, who + ": missing value." + key);
+        return fallback;
+    }
+    if (!it->is_number()) throw RequestError(400, who + ": value." + key + " must be a number, got " + it->dump());
+    const double v = it->get<double>();
+    if (!std::isfinite(v)) throw RequestError(400, who + ": value." + key + " is not finite");
+    return v;
+}
+
+// First entry of value[type] (or value.labels); nullopt when the region carries none.
+std::optional<std::string> region_label(const json& value, const std::string& type, const std::string& who) {
+    for (const std::string& key : {type, std::string("labels")}) {
+        auto it = value.find(key);
+        if (it == value.end() || it->is_null()) continue;
+        if (!it->is_array()) throw RequestError(400, who + ": value." + key + " must be an array of strings");
+        if (it->empty()) continue;
+        if (!(*it)[0].is_string())
+            throw RequestError(400, who + ": value." + key + "[0] must be a string, got " + (*it)[0].dump());
+        return (*it)[0].get<std::string>();
+    }
+    return std::nullopt;
+}
+
+PromptBox rectangle_box(float x, float y, float w, float h, double rotation_deg) {
+    if (rotation_deg == 0) return {x, y, x + w, y + h};
+    // Corners rotated clockwise (y points down) around the top-left corner.
+    const double a = rotation_deg * M_PI / 180.0, c = std::cos(a), s = std::sin(a);
+    const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
+    double x0 = x, y0 = y, x1 = x, y1 = y;
+    for (int i = 0; i < 4; i++) {
+        const double px = x + cx[i] * c - cy[i] * s, py = y + cx[i] * s + cy[i] * c;
+        x0 = std::min(x0, px), x1 = std::max(x1, px), y0 = std::min(y0, py), y1 = std::max(y1, py);
+    }
+    return {float(x0), float(y0), float(x1), float(y1)};
+}
+
+}  // namespace
+
+ContextPrompt prompt_from_context(const json& result, const BrushTarget& target) {
+    if (!result.is_array()) throw RequestError(400, "context.result must be an array of regions, got " + std::string(result.type_name()));
+    ContextPrompt out;
+    std::string first_sized;  // the region that fixed original_width/height
+    std::optional<std::string> label;
+
+    for (size_t i = 0; i < result.size(); i++) {
+        const json& region = result[i];
+        if (!region.is_object()) throw RequestError(400, "context.result[" + std::to_string(i) + "] is not an object");
+        const std::string who = region_name(region, i);
+        auto type_it = region.find("type");
+        if (type_it == region.end() || !type_it->is_string()) throw RequestError(400, who + ": missing type");
+        const std::string type = type_it->get<std::string>();
+        const bool is_point = type == "keypointlabels", is_rect = type == "rectanglelabels";
+        if (!is_point && !is_rect) continue;
+
+        const int w = positive_int_field(region, "original_width", who);
+        const int h = positive_int_field(region, "original_height", who);
+        if (first_sized.empty()) {
+            out.original_width = w, out.original_height = h, first_sized = who;
+        } else if (w != out.original_width || h != out.original_height) {
+            throw RequestError(400, who + ": original size " + std::to_string(w) + "x" + std::to_string(h) +
+                                        " differs from " + std::to_string(out.original_width) + "x" +
+                                        std::to_string(out.original_height) + " of " + first_sized);
+        }
+        auto value_it = region.find("value");
+        if (value_it == region.end() || !value_it->is_object()) throw RequestError(400, who + ": missing value");
+        const json& value = *value_it;
+        const double x = finite_field(value, "x", who) * w / 100.0;
+        const double y = finite_field(value, "y", who) * h / 100.0;
+
+        if (is_point) {
+            int positive = 0;
+            auto pos_it = region.find("is_positive");
+            if (pos_it != region.end() && !pos_it->is_null()) {
+                if (!pos_it->is_boolean())
+                    throw RequestError(400, who + ": is_positive must be true or false, got " + pos_it->dump());
+                positive = pos_it->get<bool>() ? 1 : 0;
+            }
+            out.prompt.points.push_back({float(x), float(y), positive});
+        } else {
+            const double bw = finite_field(value, "width", who) * w / 100.0;
+            const double bh = finite_field(value, "height", who) * h / 100.0;
+            if (bw < 0 || bh < 0) throw RequestError(400, who + ": rectangle has a negative width or height");
+            const double rotation = finite_field(value, "rotation", who, false, 0.0);
+            out.prompt.box = rectangle_box(float(x), float(y), float(bw), float(bh), rotation);
+        }
+        if (auto l = region_label(value, type, who)) label = std::move(l);
+    }
+
+    if (first_sized.empty())
+        throw RequestError(422, "context.result has no keypointlabels or rectanglelabels region to prompt with");
+    if (!label) {
+        if (target.labels.empty())
+            throw RequestError(422, "no region carries a label and BrushLabels '" + target.from_name +
+                                        "' has no Label to fall back to");
+        label = target.labels[0];
+    }
+    out.label = *label;
+    const size_t points = out.prompt.points.size();
+    out.prompt.multimask = (points == 1 && !out.prompt.box) || (points == 0 && out.prompt.box);
+    return out;
+}
+
+const json* find_context_result(const json& predict_request) {
+    auto params = predict_request.find("params");
+    if (params == predict_request.end() || params->is_null()) return nullptr;
+    if (!params->is_object()) throw RequestError(400, "params must be an object, got " + std::string(params->type_name()));
+    auto context = params->find("context");
+    if (context == params->end() || context->is_null()) return nullptr;
+    if (!context->is_object()) throw RequestError(400, "params.context must be an object, got " + std::string(context->type_name()));
+    auto result = context->find("result");
+    if (result == context->end() || result->is_null()) return nullptr;
+    if (result->is_array() && result->empty()) return nullptr;
+    return &*result;
+}
+
+}  // namespace sam::ls

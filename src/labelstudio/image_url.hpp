@@ -1,0 +1,44 @@
+// Where a task's image comes from (DESIGN.md, "Images"). Pure string work: nothing here
+// touches the network or the file system.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sam::ls {
+
+struct ImageSource {
+    enum class Kind { LocalFile, LabelStudio, Presign, Url } kind = Kind::Url;
+    std::string location;    // LocalFile: absolute path inside the document root; others: the full URL to GET
+    bool send_token = false;  // attach the Label Studio token (only for the Label Studio host)
+};
+
+struct UrlContext {
+    std::string document_root;     // LOCAL_FILES_DOCUMENT_ROOT, may be empty
+    std::string label_studio_url;  // e.g. http://localhost:8080 (no trailing slash), may be empty
+    int64_t task_id = 0;
+};
+
+// - /data/local-files/?d=<path>: LocalFile <document_root>/<percent-decoded path> when
+//   document_root is set (the path must be relative and stay inside the root after "..",
+//   else 403; symlinks are not followed here); otherwise a LabelStudio download of the URL.
+// - /data/upload/... and /storage-data/uploaded/?filepath=...: LabelStudio, label_studio_url + url.
+// - s3://, gs://, azure-blob://: Presign,
+//   <label_studio_url>/tasks/<task_id>/presign/?fileuri=<base64url of the URI, '=' padded>,
+//   the encoding Label Studio's presign view decodes.
+// - http(s)://...: Url; the token is sent only when scheme, host and port equal label_studio_url's.
+// LabelStudio and Presign always send the token.
+// Throws RequestError: 400 for a malformed or unsupported URL, 403 for a path escaping the
+// document root, 400 when Label Studio is needed but label_studio_url is empty (the message
+// says to set LABEL_STUDIO_URL) or a presign has no task id.
+ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx);
+
+// "Token <key>" for a legacy API key, "Bearer <jwt>" for a JWT (three base64url parts, the
+// first starting "eyJ"). Surrounding whitespace is dropped. Throws std::invalid_argument
+// for an empty token.
+std::string auth_header_value(const std::string& token);
+
+// Standard base64url (RFC 4648 section 5) with '=' padding, as Python's urlsafe_b64encode.
+std::string base64url_encode(const std::string& bytes);
+
+}  // namespace sam::ls
