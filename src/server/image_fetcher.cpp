@@ -1,0 +1,164 @@
+#include "server/image_fetcher.hpp"
+
+#include <curl/curl.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "labelstudio/errors.hpp"
+
+namespace sam::server {
+
+using ls::RequestError;
+
+namespace {
+
+struct Body {
+    std::vector<uint8_t> bytes;
+    int64_t max_bytes = 0;
+    bool too_large = false;
+};
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+    Body* body = static_cast<Body*>(user);
+    size_t len = size * n;
+    if (static_cast<int64_t>(body->bytes.size() + len) > body->max_bytes) {
+        body->too_large = true;
+        return 0;  // makes curl stop with CURLE_WRITE_ERROR
+    }
+    body->bytes.insert(body->bytes.end(), data, data + len);
+    return len;
+}
+
+struct CurlHandle {
+    CURL* curl = curl_easy_init();
+    curl_slist* headers = nullptr;
+    ~CurlHandle() {
+        curl_slist_free_all(headers);
+        if (curl) curl_easy_cleanup(curl);
+    }
+};
+
+std::string mb(int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+}  // namespace
+
+std::vector<uint8_t> http_get(const std::string& url, const std::string& authorization, const FetchOptions& o) {
+    static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
+    CurlHandle h;
+    if (init != CURLE_OK || !h.curl) throw RequestError(500, "libcurl could not be initialised");
+    Body body;
+    body.max_bytes = o.max_bytes;
+    char error[CURL_ERROR_SIZE] = {0};
+    CURL* c = h.curl;
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(o.max_redirects));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout * 1000));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.total_timeout * 1000));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: we are multithreaded
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o.verify_ssl ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o.verify_ssl ? 2L : 0L);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(o.max_bytes));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "sam-ml-backend/" SAM_VERSION);
+    if (!authorization.empty()) {
+        // curl drops this header when a redirect leaves the host (CURLOPT_UNRESTRICTED_AUTH off).
+        h.headers = curl_slist_append(h.headers, ("Authorization: " + authorization).c_str());
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h.headers);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (body.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        throw RequestError(413, "image larger than " + mb(o.max_bytes) + " (MAX_IMAGE_MB): " + url);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        throw RequestError(504, "image download timed out: " + url + " (" + (error[0] ? error : "timeout") + ")");
+    if (rc != CURLE_OK)
+        throw RequestError(502, "image download failed: " + url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 404) throw RequestError(404, "image not found: " + url);
+    if (status == 401 || status == 403)
+        throw RequestError(502, "image server refused access (HTTP " + std::to_string(status) + "): " + url +
+                                    "; check LABEL_STUDIO_API_KEY");
+    if (status < 200 || status >= 300)
+        throw RequestError(502, "image download failed: " + url + ": HTTP " + std::to_string(status));
+    return std::move(body.bytes);
+}
+
+std::vector<uint8_t> read_local_file(const std::string& path, int64_t max_bytes) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (ec) throw RequestError(404, "image not found: " + path);
+    if (static_cast<int64_t>(size) > max_bytes)
+        throw RequestError(413, "image larger than " + mb(max_bytes) + " (MAX_IMAGE_MB): " + path);
+    std::ifstream in(path, std::ios::binary);
+    std::vector<uint8_t> bytes(size);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
+        throw RequestError(404, "image not readable: " + path);
+    return bytes;
+}
+
+ImageFetcher::ImageFetcher(const ls::UrlContext& context, const std::string& token, const FetchOptions& options)
+    : context_(context), token_(token), options_(options) {}
+
+void ImageFetcher::adopt_label_studio(const std::string& hostname, const std::string& token) {
+    std::lock_guard lock(mutex_);
+    if (context_.label_studio_url.empty()) context_.label_studio_url = hostname;
+    if (token_.empty()) token_ = token;
+}
+
+ls::ImageSource ImageFetcher::resolve(const std::string& url, int64_t task_id) const {
+    ls::UrlContext ctx;
+    {
+        std::lock_guard lock(mutex_);
+        ctx = context_;
+    }
+    ctx.task_id = task_id;
+    ls::ImageSource source = ls::resolve_image_url(url, ctx);
+    if (source.kind != ls::ImageSource::Kind::LocalFile) return source;
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(source.location, ec)) {
+        // Not in our copy of the local storage: Label Studio serves it (DESIGN.md, Images).
+        if (ctx.label_studio_url.empty()) throw RequestError(404, "image not found: " + source.location);
+        ctx.document_root.clear();
+        return ls::resolve_image_url(url, ctx);
+    }
+    // The resolver checked the path's text; a symlink inside the root may still point out of it.
+    fs::path real = fs::canonical(source.location, ec);
+    fs::path root = fs::canonical(ctx.document_root, ec);
+    auto rel = real.lexically_relative(root);
+    if (ec || rel.empty() || *rel.begin() == "..")
+        throw RequestError(403, "image path leaves LOCAL_FILES_DOCUMENT_ROOT: " + url);
+    source.location = real.string();
+    return source;
+}
+
+std::string ImageFetcher::identity(const ls::ImageSource& source) const {
+    if (source.kind != ls::ImageSource::Kind::LocalFile) return source.location;
+    // A file replaced under the same name must not hit the old embedding.
+    std::error_code ec;
+    auto size = std::filesystem::file_size(source.location, ec);
+    auto mtime = std::filesystem::last_write_time(source.location, ec);
+    return "file:" + source.location + "#" + std::to_string(size) + "@" +
+           std::to_string(mtime.time_since_epoch().count());
+}
+
+std::vector<uint8_t> ImageFetcher::fetch(const ls::ImageSource& source) const {
+    if (source.kind == ls::ImageSource::Kind::LocalFile) return read_local_file(source.location, options_.max_bytes);
+    std::string authorization;
+    if (source.send_token) {
+        std::lock_guard lock(mutex_);
+        if (token_.empty())
+            throw RequestError(502, "image " + source.location +
+                                        " is served by Label Studio, which needs a token: set LABEL_STUDIO_API_KEY");
+        authorization = ls::auth_header_value(token_);
+    }
+    return http_get(source.location, authorization, options_);
+}
+
+}  // namespace sam::server

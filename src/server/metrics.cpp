@@ -1,0 +1,69 @@
+#include "server/metrics.hpp"
+
+#include <cstdio>
+
+namespace sam::server {
+
+void Metrics::observe(const std::string& route, int status, double seconds) {
+    std::lock_guard lock(mutex_);
+    requests_[{route, status}]++;
+    Histogram& h = latency_[route];
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+        if (seconds <= kBuckets[i]) {
+            h.counts[i]++;
+            break;
+        }
+    }
+    h.count++;
+    h.sum += seconds;
+}
+
+namespace {
+
+std::string num(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
+}
+
+void counter(std::string& out, const char* name, const char* help, int64_t value, const char* type = "counter") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+}
+
+}  // namespace
+
+std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefetch) const {
+    std::string out;
+    std::lock_guard lock(mutex_);
+    out += "# HELP sam_requests_total HTTP requests by route and status\n# TYPE sam_requests_total counter\n";
+    for (const auto& [key, n] : requests_)
+        out += "sam_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
+               std::to_string(n) + "\n";
+    out += "# HELP sam_request_duration_seconds HTTP request latency by route\n"
+           "# TYPE sam_request_duration_seconds histogram\n";
+    for (const auto& [route, h] : latency_) {
+        int64_t cumulative = 0;
+        for (size_t i = 0; i < kBuckets.size(); ++i) {
+            cumulative += h.counts[i];
+            out += "sam_request_duration_seconds_bucket{route=\"" + route + "\",le=\"" + num(kBuckets[i]) + "\"} " +
+                   std::to_string(cumulative) + "\n";
+        }
+        out += "sam_request_duration_seconds_bucket{route=\"" + route + "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+        out += "sam_request_duration_seconds_sum{route=\"" + route + "\"} " + num(h.sum) + "\n";
+        out += "sam_request_duration_seconds_count{route=\"" + route + "\"} " + std::to_string(h.count) + "\n";
+    }
+    counter(out, "sam_embedding_cache_hits_total", "embedding cache hits", cache.hits);
+    counter(out, "sam_embedding_cache_misses_total", "embedding cache misses", cache.misses);
+    counter(out, "sam_embeddings_computed_total", "image embeddings computed", cache.computed);
+    counter(out, "sam_embedding_failures_total", "images that could not be fetched, decoded or embedded", cache.failed);
+    counter(out, "sam_embedding_cache_evictions_total", "embeddings evicted from the cache", cache.evicted);
+    counter(out, "sam_embedding_cache_entries", "embeddings in the cache", cache.entries, "gauge");
+    counter(out, "sam_embedding_cache_bytes", "bytes of embeddings in the cache", cache.bytes, "gauge");
+    counter(out, "sam_prefetch_queued_total", "background embeddings queued", prefetch.queued);
+    counter(out, "sam_prefetch_dropped_total", "background embeddings dropped (queue full or already queued)",
+            prefetch.dropped);
+    return out;
+}
+
+}  // namespace sam::server

@@ -1,0 +1,63 @@
+#include "server/prefetcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sam::server {
+
+Prefetcher::Prefetcher(size_t capacity) : capacity_(capacity), thread_([this] { worker(); }) {}
+
+Prefetcher::~Prefetcher() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        queue_.clear();
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+bool Prefetcher::submit(const std::string& key, std::function<void()> job) {
+    {
+        std::lock_guard lock(mutex_);
+        bool waiting = false;
+        for (const Job& j : queue_) waiting = waiting || j.key == key;
+        if (stopping_ || waiting || queue_.size() >= capacity_) {
+            dropped_++;
+            return false;
+        }
+        queue_.push_back({key, std::move(job)});
+        queued_++;
+    }
+    wake_.notify_one();
+    return true;
+}
+
+int64_t Prefetcher::queued() const {
+    std::lock_guard lock(mutex_);
+    return queued_;
+}
+
+int64_t Prefetcher::dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+}
+
+void Prefetcher::worker() {
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        try {
+            job.run();
+        } catch (const std::exception& e) {
+            spdlog::warn("prefetch {}: {}", job.key, e.what());
+        }
+    }
+}
+
+}  // namespace sam::server
