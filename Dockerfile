@@ -52,7 +52,7 @@ USER sam
 RUN if [ -n "$DOWNLOAD_MODELS" ]; then download_models.sh $DOWNLOAD_MODELS; fi
 
 EXPOSE 9090
-# /health answers 200 once the model is loaded; credentials only when basic auth is on.
+# /health answers 200 while the server is up; it needs the credentials when basic auth is on.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD curl -fsS ${BASIC_AUTH_USER:+-u "$BASIC_AUTH_USER:$BASIC_AUTH_PASS"} \
       "http://127.0.0.1:${PORT:-9090}/health" >/dev/null || exit 1
