@@ -1,0 +1,301 @@
+#include "models/tiny_vit.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "tensor/ops.hpp"
+
+namespace sam {
+namespace {
+
+// MobileSAM's vit_t configuration. The loader checks every tensor against it, so a checkpoint
+// of another shape fails with the name and both shapes rather than computing garbage.
+constexpr int64_t kDims[4] = {64, 128, 160, 320};
+constexpr int64_t kDepths[4] = {2, 2, 6, 2};
+constexpr int64_t kHeads[4] = {2, 4, 5, 10};
+constexpr int64_t kWindows[4] = {7, 7, 14, 7};
+constexpr float kBatchNormEps = 1e-5f;
+constexpr float kLayerNormEps = 1e-5f;
+constexpr float kNeckNormEps = 1e-6f;
+
+ConvBN load_conv_bn(const io::Checkpoint& ck, const std::string& prefix, int64_t in, int64_t out, int64_t k,
+                    int64_t stride, int64_t pad, int64_t groups) {
+    ConvBN c;
+    c.in = in, c.out = out, c.k = k, c.stride = stride, c.pad = pad, c.groups = groups;
+    c.weight = ck.get(prefix + ".c.weight", {out, in / groups, k, k});
+    const Shape vec{out};
+    ops::fold_batchnorm(c.weight, c.bias, ck.get(prefix + ".bn.weight", vec), ck.get(prefix + ".bn.bias", vec),
+                        ck.get(prefix + ".bn.running_mean", vec), ck.get(prefix + ".bn.running_var", vec),
+                        kBatchNormEps);
+    return c;
+}
+
+// Attention biases are indexed by the (|dy|, |dx|) offset between two window positions;
+// TinyViT numbers the offsets in first-seen order, which for a square window is dy * w + dx.
+Tensor expand_attention_bias(const Tensor& biases, int64_t heads, int64_t window) {
+    const int64_t n = window * window;
+    Tensor out = Tensor::empty({heads, n, n});
+    for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                const int64_t dy = std::abs(i / window - j / window), dx = std::abs(i % window - j % window);
+                out.data[(h * n + i) * n + j] = biases.data[h * n + dy * window + dx];
+            }
+    return out;
+}
+
+void conv(const ConvBN& c, const float* x, int64_t H, int64_t W, float* y, ops::Act act,
+          const float* add = nullptr, bool add_before_act = false) {
+    ops::Conv2dArgs a;
+    a.x = x, a.y = y, a.H = H, a.W = W, a.C_in = c.in, a.C_out = c.out;
+    a.kh = a.kw = c.k, a.stride = c.stride, a.pad = c.pad, a.groups = c.groups;
+    a.weight = &c.weight, a.bias = &c.bias, a.act = act, a.add = add, a.add_before_act = add_before_act;
+    ops::conv2d(a);
+}
+
+// 1x1 convolution on channels-last data is a matrix product over pixels.
+void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::Act act,
+               const float* add = nullptr, bool add_before_act = false) {
+    ops::MatmulArgs m;
+    m.a = x, m.b = c.weight.data, m.c = y;
+    m.M = pixels, m.K = c.in, m.N = c.out, m.trans_b = true, m.b_batch = 1;
+    m.bias = c.bias.data, m.act = act, m.add = add, m.add_before_act = add_before_act;
+    ops::matmul(m);
+}
+
+// x [H, W, C] -> windows [nH * nW, w * w, C], zero-padded at the bottom and right.
+void window_partition(const float* x, int64_t H, int64_t W, int64_t C, int64_t w, float* out) {
+    const int64_t nH = (H + w - 1) / w, nW = (W + w - 1) / w;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t wy = 0; wy < nH; ++wy)
+        for (int64_t wx = 0; wx < nW; ++wx)
+            for (int64_t iy = 0; iy < w; ++iy) {
+                const int64_t y = wy * w + iy;
+                float* dst = out + (((wy * nW + wx) * w + iy) * w) * C;
+                for (int64_t ix = 0; ix < w; ++ix) {
+                    const int64_t xx = wx * w + ix;
+                    if (y < H && xx < W)
+                        std::memcpy(dst + ix * C, x + (y * W + xx) * C, C * sizeof(float));
+                    else
+                        std::memset(dst + ix * C, 0, C * sizeof(float));
+                }
+            }
+}
+
+// y [H, W, C] = x + windows cropped back to H x W.
+void window_reverse_add(const float* windows, const float* x, int64_t H, int64_t W, int64_t C, int64_t w,
+                        float* y) {
+    const int64_t nW = (W + w - 1) / w;
+#pragma omp parallel for schedule(static)
+    for (int64_t yy = 0; yy < H; ++yy)
+        for (int64_t xx = 0; xx < W; ++xx) {
+            const float* src = windows + ((((yy / w) * nW + xx / w) * w + yy % w) * w + xx % w) * C;
+            const float* r = x + (yy * W + xx) * C;
+            float* d = y + (yy * W + xx) * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) d[c] = r[c] + src[c];
+        }
+}
+
+// TinyViT attention on windows: x [B, N, C] -> out [B, N, C]. The qkv projection lays out each
+// head's q, k, v side by side ([heads, 3, head_dim] per token), unlike the standard ViT.
+void window_attention(const TinyVitBlock& b, const float* x, int64_t B, int64_t N, float* out) {
+    const int64_t C = b.dim, heads = b.heads, hd = C / heads, rows = B * N;
+    Tensor normed = Tensor::empty({rows, C});
+    ops::layer_norm(x, rows, C, b.attn_norm_w.data, b.attn_norm_b.data, kLayerNormEps, normed.data);
+    Tensor qkv = Tensor::empty({rows, 3 * C});
+    ops::linear(normed.data, rows, b.qkv_w, b.qkv_b, qkv.data);
+
+    // Split into per-(window, head) contiguous q, k, v [B, heads, N, hd].
+    Tensor q = Tensor::empty({B, heads, N, hd}), k = Tensor::empty({B, heads, N, hd}),
+           v = Tensor::empty({B, heads, N, hd});
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t bi = 0; bi < B; ++bi)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t n = 0; n < N; ++n) {
+                const float* src = qkv.data + (bi * N + n) * 3 * C + h * 3 * hd;
+                const int64_t o = ((bi * heads + h) * N + n) * hd;
+                std::memcpy(q.data + o, src, hd * sizeof(float));
+                std::memcpy(k.data + o, src + hd, hd * sizeof(float));
+                std::memcpy(v.data + o, src + 2 * hd, hd * sizeof(float));
+            }
+
+    Tensor scores = Tensor::empty({B, heads, N, N});
+    ops::MatmulArgs s;
+    s.a = q.data, s.b = k.data, s.c = scores.data;
+    s.batch = B * heads, s.M = N, s.K = hd, s.N = N, s.trans_b = true;
+    s.alpha = 1.0f / std::sqrt(float(hd));
+    ops::matmul(s);
+    ops::softmax_rows(scores.data, B * heads * N, N, 1.0f, b.attn_bias.data, heads * N);
+
+    Tensor ctx = q;  // q is no longer needed: reuse it for attn @ v
+    ops::MatmulArgs o;
+    o.a = scores.data, o.b = v.data, o.c = ctx.data;
+    o.batch = B * heads, o.M = N, o.K = N, o.N = hd;
+    ops::matmul(o);
+
+    // [B, heads, N, hd] -> [B, N, heads * hd], then the output projection.
+    Tensor merged = Tensor::empty({rows, C});
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t bi = 0; bi < B; ++bi)
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t h = 0; h < heads; ++h)
+                std::memcpy(merged.data + (bi * N + n) * C + h * hd, ctx.data + ((bi * heads + h) * N + n) * hd,
+                            hd * sizeof(float));
+    ops::linear(merged.data, rows, b.proj_w, b.proj_b, out);
+}
+
+// One TinyViTBlock on tokens x [H*W, C]; returns the new tokens.
+Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
+    const int64_t C = b.dim, w = b.window;
+    const int64_t nWin = ((H + w - 1) / w) * ((W + w - 1) / w), N = w * w;
+    Tensor windows = Tensor::empty({nWin * N, C});
+    window_partition(x.data, H, W, C, w, windows.data);
+    Tensor attended = Tensor::empty({nWin * N, C});
+    window_attention(b, windows.data, nWin, N, attended.data);
+    Tensor x1 = Tensor::empty({H * W, C});
+    window_reverse_add(attended.data, x.data, H, W, C, w, x1.data);
+
+    Tensor x2 = Tensor::empty({H * W, C});
+    conv(b.local_conv, x1.data, H, W, x2.data, ops::Act::None);
+
+    Tensor normed = Tensor::empty({H * W, C});
+    ops::layer_norm(x2.data, H * W, C, b.mlp_norm_w.data, b.mlp_norm_b.data, kLayerNormEps, normed.data);
+    Tensor hidden = Tensor::empty({H * W, b.fc1_w.dim(0)});
+    ops::linear(normed.data, H * W, b.fc1_w, b.fc1_b, hidden.data, ops::Act::Gelu);
+    ops::linear(hidden.data, H * W, b.fc2_w, b.fc2_b, x1.data, ops::Act::None, x2.data);
+    return x1;
+}
+
+// PatchMerging: [H, W, C] -> [H/s, W/s, out].
+Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t H, int64_t W, int64_t& Ho,
+                         int64_t& Wo) {
+    Tensor h1 = Tensor::empty({H * W, m.conv1.out});
+    pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu);
+    Ho = ops::conv_out_size(H, 3, m.conv2.stride, 1);
+    Wo = ops::conv_out_size(W, 3, m.conv2.stride, 1);
+    Tensor h2 = Tensor::empty({Ho * Wo, m.conv2.out});
+    conv(m.conv2, h1.data, H, W, h2.data, ops::Act::Gelu);
+    Tensor y = Tensor::empty({Ho * Wo, m.conv3.out});
+    pointwise(m.conv3, h2.data, Ho * Wo, y.data, ops::Act::None);
+    return y;
+}
+
+// MBConv: gelu(project(gelu(dw(gelu(expand(x))))) + x).
+Tensor run_mbconv(const TinyVitMBConv& m, const Tensor& x, int64_t H, int64_t W) {
+    Tensor h1 = Tensor::empty({H * W, m.conv1.out});
+    pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu);
+    Tensor h2 = Tensor::empty({H * W, m.conv2.out});
+    conv(m.conv2, h1.data, H, W, h2.data, ops::Act::Gelu);
+    Tensor y = Tensor::empty({H * W, m.conv3.out});
+    pointwise(m.conv3, h2.data, H * W, y.data, ops::Act::Gelu, x.data, /*add_before_act=*/true);
+    return y;
+}
+
+}  // namespace
+
+bool TinyVitEncoder::looks_like_tiny_vit(const io::Checkpoint& ckpt) {
+    return ckpt.contains("image_encoder.patch_embed.seq.0.c.weight") &&
+           ckpt.contains("image_encoder.layers.0.blocks.0.conv1.c.weight");
+}
+
+std::unique_ptr<TinyVitEncoder> TinyVitEncoder::load(const io::Checkpoint& ck) {
+    auto e = std::make_unique<TinyVitEncoder>();
+    const std::string p = "image_encoder.";
+    e->embed1_ = load_conv_bn(ck, p + "patch_embed.seq.0", 3, kDims[0] / 2, 3, 2, 1, 1);
+    e->embed2_ = load_conv_bn(ck, p + "patch_embed.seq.2", kDims[0] / 2, kDims[0], 3, 2, 1, 1);
+
+    int64_t resolution = 256;
+    for (int s = 0; s < 4; ++s) {
+        TinyVitStage st;
+        st.dim = kDims[s];
+        st.resolution = resolution;
+        const std::string sp = p + "layers." + std::to_string(s) + ".";
+        const int64_t C = kDims[s];
+        for (int64_t i = 0; i < kDepths[s]; ++i) {
+            const std::string bp = sp + "blocks." + std::to_string(i) + ".";
+            if (s == 0) {
+                TinyVitMBConv m;
+                m.conv1 = load_conv_bn(ck, bp + "conv1", C, 4 * C, 1, 1, 0, 1);
+                m.conv2 = load_conv_bn(ck, bp + "conv2", 4 * C, 4 * C, 3, 1, 1, 4 * C);
+                m.conv3 = load_conv_bn(ck, bp + "conv3", 4 * C, C, 1, 1, 0, 1);
+                st.conv_blocks.push_back(std::move(m));
+                continue;
+            }
+            TinyVitBlock b;
+            b.dim = C, b.heads = kHeads[s], b.window = kWindows[s];
+            const int64_t n = b.window * b.window;
+            b.attn_norm_w = ck.get(bp + "attn.norm.weight", {C});
+            b.attn_norm_b = ck.get(bp + "attn.norm.bias", {C});
+            b.qkv_w = ck.get(bp + "attn.qkv.weight", {3 * C, C});
+            b.qkv_b = ck.get(bp + "attn.qkv.bias", {3 * C});
+            b.proj_w = ck.get(bp + "attn.proj.weight", {C, C});
+            b.proj_b = ck.get(bp + "attn.proj.bias", {C});
+            b.attn_bias = expand_attention_bias(ck.get(bp + "attn.attention_biases", {b.heads, n}), b.heads, b.window);
+            b.local_conv = load_conv_bn(ck, bp + "local_conv", C, C, 3, 1, 1, C);
+            b.mlp_norm_w = ck.get(bp + "mlp.norm.weight", {C});
+            b.mlp_norm_b = ck.get(bp + "mlp.norm.bias", {C});
+            b.fc1_w = ck.get(bp + "mlp.fc1.weight", {4 * C, C});
+            b.fc1_b = ck.get(bp + "mlp.fc1.bias", {4 * C});
+            b.fc2_w = ck.get(bp + "mlp.fc2.weight", {C, 4 * C});
+            b.fc2_b = ck.get(bp + "mlp.fc2.bias", {C});
+            st.blocks.push_back(std::move(b));
+        }
+        if (s < 3) {
+            const int64_t out = kDims[s + 1];
+            // TinyViT keeps the resolution when merging into 320 channels (the SAM variant ends at 64x64).
+            const int64_t stride = out == 320 ? 1 : 2;
+            st.has_downsample = true;
+            st.downsample.conv1 = load_conv_bn(ck, sp + "downsample.conv1", C, out, 1, 1, 0, 1);
+            st.downsample.conv2 = load_conv_bn(ck, sp + "downsample.conv2", out, out, 3, stride, 1, out);
+            st.downsample.conv3 = load_conv_bn(ck, sp + "downsample.conv3", out, out, 1, 1, 0, 1);
+            resolution = resolution / stride;
+        }
+        e->stages_.push_back(std::move(st));
+    }
+    e->neck_conv1_ = ck.get(p + "neck.0.weight", {256, kDims[3], 1, 1});
+    e->neck_norm1_w_ = ck.get(p + "neck.1.weight", {256});
+    e->neck_norm1_b_ = ck.get(p + "neck.1.bias", {256});
+    e->neck_conv2_ = ck.get(p + "neck.2.weight", {256, 256, 3, 3});
+    e->neck_norm2_w_ = ck.get(p + "neck.3.weight", {256});
+    e->neck_norm2_b_ = ck.get(p + "neck.3.bias", {256});
+    return e;
+}
+
+Tensor TinyVitEncoder::encode(const Tensor& input) const {
+    if (input.shape != Shape{1024, 1024, 3})
+        throw std::invalid_argument("TinyViT input must be [1024, 1024, 3], got " + input.shape_string());
+    Tensor e1 = Tensor::empty({512 * 512, embed1_.out});
+    conv(embed1_, input.data, 1024, 1024, e1.data, ops::Act::Gelu);
+    Tensor x = Tensor::empty({256 * 256, embed2_.out});
+    conv(embed2_, e1.data, 512, 512, x.data, ops::Act::None);
+    e1 = Tensor();
+
+    int64_t H = 256, W = 256;
+    for (const TinyVitStage& st : stages_) {
+        for (const TinyVitMBConv& m : st.conv_blocks) x = run_mbconv(m, x, H, W);
+        for (const TinyVitBlock& b : st.blocks) x = run_block(b, x, H, W);
+        if (st.has_downsample) {
+            int64_t Ho, Wo;
+            x = run_patch_merging(st.downsample, x, H, W, Ho, Wo);
+            H = Ho, W = Wo;
+        }
+    }
+
+    // Neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (per pixel over channels).
+    const int64_t P = H * W;
+    Tensor n1 = Tensor::empty({P, 256});
+    ops::linear(x.data, P, neck_conv1_.reshaped({256, neck_conv1_.dim(1)}), Tensor(), n1.data);
+    ops::layer_norm(n1.data, P, 256, neck_norm1_w_.data, neck_norm1_b_.data, kNeckNormEps, n1.data);
+    Tensor n2 = Tensor::empty({P, 256});
+    ops::Conv2dArgs a;
+    a.x = n1.data, a.y = n2.data, a.H = H, a.W = W, a.C_in = 256, a.C_out = 256, a.kh = a.kw = 3, a.pad = 1;
+    a.weight = &neck_conv2_;
+    ops::conv2d(a);
+    ops::layer_norm(n2.data, P, 256, neck_norm2_w_.data, neck_norm2_b_.data, kNeckNormEps, n2.data);
+    Tensor out = Tensor::empty({256, H, W});
+    ops::transpose(n2.data, P, 256, out.data);
+    return out;
+}
+
+}  // namespace sam
