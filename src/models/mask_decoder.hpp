@@ -1,0 +1,57 @@
+// SAM's mask decoder (segment_anything/modeling/mask_decoder.py and transformer.py): a two-way
+// transformer between prompt tokens and the 64x64 image embedding, then transposed-convolution
+// upscaling to 256x256 and hypernetwork MLPs that turn mask tokens into per-pixel weights.
+// Shared by MobileSAM and SAM ViT. Token-major layouts throughout: image tokens are [4096, 256].
+#pragma once
+
+#include <vector>
+
+#include "io/checkpoint.hpp"
+#include "tensor/tensor.hpp"
+
+namespace sam {
+
+// q/k/v projections to an internal dim (256, or 128 for the downsampled cross attentions),
+// 8 heads, output projection back to 256.
+struct DecoderAttention {
+    Tensor q_w, q_b, k_w, k_b, v_w, v_b, out_w, out_b;
+    int64_t internal_dim = 0;
+};
+
+struct TwoWayBlock {
+    DecoderAttention self_attn, token_to_image, image_to_token;
+    Tensor norm_w[4], norm_b[4];  // norm1..norm4
+    Tensor mlp1_w, mlp1_b, mlp2_w, mlp2_b;
+    bool skip_first_layer_pe = false;
+};
+
+// Three linear layers with ReLU between them.
+struct Mlp3 {
+    Tensor w[3], b[3];
+};
+
+struct DecoderOutput {
+    Tensor masks;            // [C, 256, 256] low-res logits
+    std::vector<float> iou;  // C predicted IoUs
+};
+
+struct MaskDecoder {
+    std::vector<TwoWayBlock> layers;
+    DecoderAttention final_attn;
+    Tensor norm_final_w, norm_final_b;
+    Tensor output_tokens;  // [5, 256]: the IoU token, then the 4 mask tokens
+    // output_upscaling as matrices: ConvTranspose2d k2 s2 maps a pixel to a 2x2 block, so
+    // up0_w is [256, (dy, dx, 64)] and up1_w [64, (dy, dx, 32)], biases repeated per block position.
+    Tensor up0_w, up0_b, up_norm_w, up_norm_b, up1_w, up1_b;
+    Mlp3 hyper[4];
+    Mlp3 iou_head;
+
+    // Reads every mask_decoder.* tensor; CheckpointError names a missing or misshapen key.
+    static MaskDecoder load(const io::Checkpoint& ckpt);
+
+    // src: image embedding + dense prompt embedding [4096, 256]; pos: dense positional encoding
+    // [4096, 256]; sparse: prompt tokens [n, 256]. multimask: the masks of tokens 1..3, else token 0.
+    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const;
+};
+
+}  // namespace sam
