@@ -389,6 +389,24 @@ TEST(ImageResize, HandComputedWeights) {
     const RgbImage out = sam::resize_bilinear_antialias(src, 2, 1);
     const std::vector<uint8_t> want = {71, 71, 71, 209, 209, 209};
     EXPECT_EQ(out.pixels, want);
+    RgbImage column = src;  // the same along y exercises the vertical pass
+    column.width = 1;
+    column.height = 4;
+    EXPECT_EQ(sam::resize_bilinear_antialias(column, 1, 2).pixels, want);
+
+    // 6 -> 2: scale 3, support 3. Output 0 centres at 1.5: columns 0..4, normalised weights
+    // .25 .375 .25 .125 0; output 1 centres at 4.5: columns 2..5, weights .125 .25 .375 .25.
+    // All exact in fixed point: R 37.5 -> 38 and 112.5 -> 113, G 217.5 -> 218 and 142.5 -> 143.
+    RgbImage six;
+    six.width = 6;
+    six.height = 1;
+    for (int x = 0; x < 6; ++x) six.pixels.insert(six.pixels.end(), {uint8_t(30 * x), uint8_t(255 - 30 * x), 7});
+    const std::vector<uint8_t> want6 = {38, 218, 7, 113, 143, 7};
+    EXPECT_EQ(sam::resize_bilinear_antialias(six, 2, 1).pixels, want6);
+    six.width = 1;
+    six.height = 6;
+    EXPECT_EQ(sam::resize_bilinear_antialias(six, 1, 2).pixels, want6);
+
     EXPECT_THROW(sam::resize_bilinear_antialias(src, 0, 1), ImageError);
     EXPECT_EQ(sam::resize_bilinear_antialias(src, 4, 1).pixels, src.pixels);
 

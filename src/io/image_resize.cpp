@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
+
+#if defined(__SSE4_1__)
+#include <immintrin.h>
+#endif
 
 namespace sam {
 
@@ -65,28 +70,48 @@ inline uint8_t clip8(int32_t acc) {
     return static_cast<uint8_t>(std::clamp(acc >> kPrecisionBits, 0, 255));
 }
 
+// One row of the horizontal pass. `in` is a source row followed by zero padding, so every output
+// pixel can run all K taps (weights past its window are zero). With SSE4.1 one tap is one 4-lane
+// multiply-add over R, G, B and the next pixel's R, whose lane is ignored.
+void horizontal_row(const uint8_t* in, const AxisCoeffs& c, uint8_t* out) {
+    const int K = c.ksize;
+    const int out_w = static_cast<int>(c.first.size());
+    for (int xx = 0; xx < out_w; ++xx) {
+        const int32_t* k = &c.weights[static_cast<size_t>(xx) * K];
+        const uint8_t* p = in + static_cast<size_t>(c.first[xx]) * 3;
+#if defined(__SSE4_1__)
+        __m128i acc = _mm_set1_epi32(1 << (kPrecisionBits - 1));
+        for (int t = 0; t < K; ++t) {
+            int32_t px;
+            std::memcpy(&px, p + t * 3, 4);
+            const __m128i v = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(px));
+            acc = _mm_add_epi32(acc, _mm_mullo_epi32(v, _mm_set1_epi32(k[t])));
+        }
+        alignas(16) int32_t s[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(s), acc);
+#else
+        int32_t s[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1)};
+        for (int t = 0; t < K; ++t)
+            for (int ch = 0; ch < 3; ++ch) s[ch] += p[t * 3 + ch] * k[t];
+#endif
+        out[xx * 3 + 0] = clip8(s[0]);
+        out[xx * 3 + 1] = clip8(s[1]);
+        out[xx * 3 + 2] = clip8(s[2]);
+    }
+}
+
 // Rows [row0, row0 + rows) of src, resampled horizontally to c.first.size() columns.
 void resample_horizontal(const RgbImage& src, int row0, int rows, const AxisCoeffs& c, RgbImage& dst) {
     const int out_w = static_cast<int>(c.first.size());
+    const size_t in_bytes = static_cast<size_t>(src.width) * 3;
     dst.width = out_w;
     dst.height = rows;
     dst.pixels.resize(static_cast<size_t>(out_w) * rows * 3);
+    // Room for K taps from the last window start plus the 4th byte of a 4-byte load.
+    std::vector<uint8_t> padded(in_bytes + (static_cast<size_t>(c.ksize) + 1) * 3, 0);
     for (int y = 0; y < rows; ++y) {
-        const uint8_t* in = src.row(row0 + y);
-        uint8_t* out = dst.pixels.data() + static_cast<size_t>(y) * out_w * 3;
-        for (int xx = 0; xx < out_w; ++xx) {
-            const int32_t* k = &c.weights[static_cast<size_t>(xx) * c.ksize];
-            const uint8_t* p = in + static_cast<size_t>(c.first[xx]) * 3;
-            int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-            for (int x = 0, n = c.count[xx]; x < n; ++x) {
-                s0 += p[x * 3 + 0] * k[x];
-                s1 += p[x * 3 + 1] * k[x];
-                s2 += p[x * 3 + 2] * k[x];
-            }
-            out[xx * 3 + 0] = clip8(s0);
-            out[xx * 3 + 1] = clip8(s1);
-            out[xx * 3 + 2] = clip8(s2);
-        }
+        std::memcpy(padded.data(), src.row(row0 + y), in_bytes);
+        horizontal_row(padded.data(), c, dst.pixels.data() + static_cast<size_t>(y) * out_w * 3);
     }
 }
 
