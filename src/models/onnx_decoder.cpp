@@ -1,0 +1,157 @@
+#include "models/onnx_decoder.hpp"
+
+#include <cstring>
+
+namespace sam {
+
+using onnx::DType;
+using onnx::Value;
+
+namespace {
+
+struct ExpectedInput {
+    const char* name;
+    int rank;
+};
+const ExpectedInput kInputs[] = {{"image_embeddings", 4}, {"point_coords", 3}, {"point_labels", 2},
+                                 {"mask_input", 4},       {"has_mask_input", 1}, {"orig_im_size", 1}};
+const char* kOutputs[] = {"masks", "iou_predictions", "low_res_masks"};
+
+size_t output_index(const onnx::Graph& g, const std::string& name) {
+    for (size_t i = 0; i < g.outputs().size(); ++i)
+        if (g.outputs()[i].name == name) return i;
+    return 0;
+}
+
+// Copies masks [first, first + count) of a [1, C, h, w] value into a [count, h, w] tensor.
+Tensor take_masks(const Value& v, int first, int count) {
+    int64_t plane = v.dim(-2) * v.dim(-1);
+    Tensor t = Tensor::empty({count, v.dim(-2), v.dim(-1)});
+    std::memcpy(t.data, v.data<float>() + first * plane, static_cast<size_t>(count * plane) * sizeof(float));
+    return t;
+}
+
+}  // namespace
+
+OnnxDecoder OnnxDecoder::load(const std::string& path) {
+    OnnxDecoder d;
+    d.graph_ = onnx::Graph::load(path);
+    const onnx::Graph& g = d.graph_;
+    for (const auto& want : kInputs)
+        if (!g.input(want.name))
+            throw OnnxError(path + ": not a SAM decoder export: it has no input '" + want.name + "'");
+    for (const auto& want : kInputs) {
+        const onnx::GraphIO* io = g.input(want.name);
+        if (io->dtype != DType::Float || static_cast<int>(io->dims.size()) != want.rank)
+            throw OnnxError(path + ": input '" + want.name + "' must be a float tensor of rank " +
+                            std::to_string(want.rank) + ", the file declares " + dtype_name(io->dtype) + " of rank " +
+                            std::to_string(io->dims.size()));
+    }
+    for (const auto& io : g.inputs()) {
+        bool known = false;
+        for (const auto& want : kInputs) known = known || io.name == want.name;
+        if (!known) throw OnnxError(path + ": unexpected input '" + io.name + "' (a SAM decoder export has image_embeddings, "
+                                    "point_coords, point_labels, mask_input, has_mask_input, orig_im_size)");
+    }
+    for (const char* name : kOutputs)
+        if (!g.output(name)) throw OnnxError(path + ": not a SAM decoder export: it has no output '" + name + "'");
+    d.out_masks_ = output_index(g, "masks");
+    d.out_iou_ = output_index(g, "iou_predictions");
+    d.out_lowres_ = output_index(g, "low_res_masks");
+
+    // One run on a blank embedding: proves the graph executes and tells how many masks it returns.
+    ImageEmbedding blank;
+    blank.features = Tensor::zeros({256, 64, 64});
+    blank.orig_w = blank.orig_h = blank.input_w = blank.input_h = 64;
+    Prompt p;
+    p.points.push_back({32.0f, 32.0f, 1});
+    std::vector<Value> out;
+    try {
+        out = d.run(blank, p);
+    } catch (const OnnxError& e) {
+        throw OnnxError(path + ": test run failed: " + e.what());
+    }
+    const Value& iou = out[d.out_iou_];
+    const Value& low = out[d.out_lowres_];
+    const Value& full = out[d.out_masks_];
+    if (iou.rank() != 2 || low.rank() != 4 || full.rank() != 4 || low.dim(1) != iou.dim(1) || full.dim(1) != iou.dim(1) ||
+        low.dim(2) != 256 || low.dim(3) != 256 || full.dim(2) != 64 || full.dim(3) != 64)
+        throw OnnxError(path + ": unexpected output shapes: masks " + full.desc() + ", iou_predictions " + iou.desc() +
+                        ", low_res_masks " + low.desc());
+    d.num_masks_ = static_cast<int>(iou.dim(1));
+    if (d.num_masks_ != 1 && d.num_masks_ != 4)
+        throw OnnxError(path + ": the export returns " + std::to_string(d.num_masks_) + " masks, expected 1 or 4");
+    return d;
+}
+
+std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& prompt) const {
+    if (e.features.numel() != 256 * 64 * 64)
+        throw std::invalid_argument("image embedding must be [256,64,64], got " + e.features.shape_string());
+    if (e.orig_w <= 0 || e.orig_h <= 0 || e.input_w <= 0 || e.input_h <= 0)
+        throw std::invalid_argument("image embedding has no image size");
+    const float sx = static_cast<float>(e.input_w) / static_cast<float>(e.orig_w);
+    const float sy = static_cast<float>(e.input_h) / static_cast<float>(e.orig_h);
+
+    // Points, then the box corners (labels 2, 3); without a box a padding point (label -1).
+    std::vector<float> coords, labels;
+    for (const auto& p : prompt.points) {
+        coords.insert(coords.end(), {p.x * sx, p.y * sy});
+        labels.push_back(static_cast<float>(p.label));
+    }
+    if (prompt.box) {
+        coords.insert(coords.end(), {prompt.box->x0 * sx, prompt.box->y0 * sy, prompt.box->x1 * sx, prompt.box->y1 * sy});
+        labels.insert(labels.end(), {2.0f, 3.0f});
+    } else {
+        coords.insert(coords.end(), {0.0f, 0.0f});
+        labels.push_back(-1.0f);
+    }
+    const int64_t n = static_cast<int64_t>(labels.size());
+
+    std::map<std::string, Value> feeds;
+    feeds["image_embeddings"] = Value::from_tensor(e.features).reshaped({1, 256, 64, 64});
+    Value pc = Value::alloc(DType::Float, {1, n, 2});
+    std::memcpy(pc.ptr, coords.data(), coords.size() * sizeof(float));
+    feeds["point_coords"] = pc;
+    Value pl = Value::alloc(DType::Float, {1, n});
+    std::memcpy(pl.ptr, labels.data(), labels.size() * sizeof(float));
+    feeds["point_labels"] = pl;
+    const bool has_mask = prompt.mask_input.defined();
+    if (has_mask) {
+        if (prompt.mask_input.numel() != 256 * 256)
+            throw std::invalid_argument("mask input must be [1,256,256] low-res logits, got " +
+                                        prompt.mask_input.shape_string());
+        feeds["mask_input"] = Value::from_tensor(prompt.mask_input).reshaped({1, 1, 256, 256});
+    } else {
+        feeds["mask_input"] = Value::zeros(DType::Float, {1, 1, 256, 256});
+    }
+    Value hm = Value::alloc(DType::Float, {1});
+    *hm.data<float>() = has_mask ? 1.0f : 0.0f;
+    feeds["has_mask_input"] = hm;
+    Value os = Value::alloc(DType::Float, {2});
+    os.data<float>()[0] = static_cast<float>(e.orig_h);
+    os.data<float>()[1] = static_cast<float>(e.orig_w);
+    feeds["orig_im_size"] = os;
+    return graph_.run(feeds);
+}
+
+Prediction OnnxDecoder::predict(const ImageEmbedding& embedding, const Prompt& prompt) const {
+    std::vector<Value> out = run(embedding, prompt);
+    const Value& iou = out[out_iou_];
+    int first = 0, count = num_masks_;
+    if (num_masks_ > 1) {
+        // Multi-mask export: masks 1..3 answer an ambiguous prompt, mask 0 any other.
+        first = prompt.multimask ? 1 : 0;
+        count = prompt.multimask ? num_masks_ - 1 : 1;
+    }
+    Prediction p;
+    for (int i = 0; i < count; ++i) p.iou.push_back(iou.data<float>()[first + i]);
+    p.lowres = take_masks(out[out_lowres_], first, count);
+    p.full = take_masks(out[out_masks_], first, count);
+    p.orig_w = embedding.orig_w;
+    p.orig_h = embedding.orig_h;
+    p.input_w = embedding.input_w;
+    p.input_h = embedding.input_h;
+    return p;
+}
+
+}  // namespace sam

@@ -1,0 +1,275 @@
+#include "onnx/graph.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <onnx/onnx_pb.h>
+
+namespace sam::onnx {
+
+int64_t Node::attr_i(const std::string& key, int64_t dflt) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? dflt : it->second.i;
+}
+float Node::attr_f(const std::string& key, float dflt) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? dflt : it->second.f;
+}
+std::string Node::attr_s(const std::string& key, const std::string& dflt) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? dflt : it->second.s;
+}
+std::vector<int64_t> Node::attr_ints(const std::string& key) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? std::vector<int64_t>{} : it->second.ints;
+}
+const Attribute& Node::attr(const std::string& key) const {
+    auto it = attrs.find(key);
+    if (it == attrs.end()) throw OnnxError(where() + ": missing attribute '" + key + "'");
+    return it->second;
+}
+std::string Node::where() const { return op + " node '" + name + "'"; }
+
+// TensorProto -> Value: raw_data or the typed repeated fields; external data is not supported.
+static Value tensor_from_proto(const ::onnx::TensorProto& tp, const std::string& what) {
+    if (!dtype_known(tp.data_type()))
+        throw OnnxError(what + ": tensor '" + tp.name() + "' has unsupported data type " +
+                        std::to_string(tp.data_type()));
+    if (tp.data_location() == ::onnx::TensorProto::EXTERNAL)
+        throw OnnxError(what + ": tensor '" + tp.name() + "' uses external data, which is not supported");
+    DType t = static_cast<DType>(tp.data_type());
+    Shape shape(tp.dims().begin(), tp.dims().end());
+    for (int64_t d : shape)
+        if (d < 0) throw OnnxError(what + ": tensor '" + tp.name() + "' has a negative dimension");
+    Value v = Value::alloc(t, shape);
+    size_t n = static_cast<size_t>(v.numel());
+    size_t bytes = n * dtype_size(t);
+    if (tp.has_raw_data()) {
+        if (tp.raw_data().size() != bytes)
+            throw OnnxError(what + ": tensor '" + tp.name() + "' " + v.desc() + " has " +
+                            std::to_string(tp.raw_data().size()) + " bytes of data, expected " +
+                            std::to_string(bytes));
+        std::memcpy(v.ptr, tp.raw_data().data(), bytes);
+        return v;
+    }
+    auto bad = [&](size_t got) {
+        return OnnxError(what + ": tensor '" + tp.name() + "' " + v.desc() + " has " + std::to_string(got) +
+                         " values, expected " + std::to_string(n));
+    };
+    switch (t) {
+        case DType::Float:
+            if (static_cast<size_t>(tp.float_data_size()) != n) throw bad(tp.float_data_size());
+            std::copy(tp.float_data().begin(), tp.float_data().end(), v.data<float>());
+            break;
+        case DType::Int64:
+            if (static_cast<size_t>(tp.int64_data_size()) != n) throw bad(tp.int64_data_size());
+            std::copy(tp.int64_data().begin(), tp.int64_data().end(), v.data<int64_t>());
+            break;
+        default:  // int32_data carries every smaller integer type
+            if (static_cast<size_t>(tp.int32_data_size()) != n) throw bad(tp.int32_data_size());
+            for (size_t i = 0; i < n; ++i) {
+                int32_t x = tp.int32_data(static_cast<int>(i));
+                if (t == DType::Int32) v.data<int32_t>()[i] = x;
+                else if (t == DType::Int8) v.data<int8_t>()[i] = static_cast<int8_t>(x);
+                else v.data<uint8_t>()[i] = static_cast<uint8_t>(x);
+            }
+    }
+    return v;
+}
+
+static GraphIO io_from_proto(const ::onnx::ValueInfoProto& vi, const std::string& what) {
+    GraphIO io;
+    io.name = vi.name();
+    if (!vi.type().has_tensor_type())
+        throw OnnxError(what + ": graph input/output '" + vi.name() + "' is not a tensor");
+    const auto& tt = vi.type().tensor_type();
+    if (!dtype_known(tt.elem_type()))
+        throw OnnxError(what + ": graph input/output '" + vi.name() + "' has unsupported element type " +
+                        std::to_string(tt.elem_type()));
+    io.dtype = static_cast<DType>(tt.elem_type());
+    for (const auto& d : tt.shape().dim()) io.dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    return io;
+}
+
+static void read_attributes(const ::onnx::NodeProto& np, Node& node, const std::string& what) {
+    for (const auto& a : np.attribute()) {
+        Attribute at;
+        at.i = a.i();
+        at.f = a.f();
+        at.s = a.s();
+        at.ints.assign(a.ints().begin(), a.ints().end());
+        at.floats.assign(a.floats().begin(), a.floats().end());
+        if (a.has_t()) at.t = tensor_from_proto(a.t(), what + ": " + node.where() + " attribute '" + a.name() + "'");
+        if (a.type() == ::onnx::AttributeProto::GRAPH || a.type() == ::onnx::AttributeProto::GRAPHS)
+            throw OnnxError(what + ": " + node.where() + " has a subgraph attribute '" + a.name() +
+                            "', which is not supported");
+        node.attrs[a.name()] = std::move(at);
+    }
+}
+
+std::vector<Value> run_node(const Node& node, const std::vector<const Value*>& in, size_t num_outputs) {
+    std::vector<Value> out(num_outputs);
+    node.fn(node, in, out);
+    return out;
+}
+
+Graph Graph::load(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw OnnxError("cannot open ONNX file '" + path + "'");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse(ss.str(), path);
+}
+
+Graph Graph::parse(const std::string& bytes, const std::string& what) {
+    ::onnx::ModelProto model;
+    if (bytes.empty() || !model.ParseFromString(bytes))
+        throw OnnxError(what + ": not an ONNX model (the file is not a valid ModelProto protobuf)");
+    if (model.ir_version() <= 0 || !model.has_graph() || model.graph().node_size() == 0)
+        throw OnnxError(what + ": not an ONNX model (no IR version or no graph nodes)");
+    const auto& gp = model.graph();
+
+    Graph g;
+    g.what_ = what;
+    std::unordered_map<std::string, int> slot;
+    auto new_slot = [&](const std::string& name) {
+        int s = static_cast<int>(g.constants_.size());
+        slot[name] = s;
+        g.constants_.emplace_back();
+        g.is_const_.push_back(0);
+        return s;
+    };
+
+    for (const auto& init : gp.initializer()) {
+        int s = new_slot(init.name());
+        g.constants_[s] = tensor_from_proto(init, what + ": initializer");
+        g.is_const_[s] = 1;
+    }
+    for (const auto& vi : gp.input()) {
+        if (slot.count(vi.name())) continue;  // older exports list initializers as inputs too
+        GraphIO io = io_from_proto(vi, what);
+        io.slot = new_slot(vi.name());
+        g.inputs_.push_back(io);
+    }
+
+    for (const auto& np : gp.node()) {
+        Node node;
+        node.op = np.op_type();
+        node.name = np.name().empty() ? (np.output_size() ? np.output(0) : np.op_type()) : np.name();
+        if (!np.domain().empty() && np.domain() != "ai.onnx")
+            throw OnnxError(what + ": unsupported operator '" + np.domain() + "::" + node.op + "' (node '" +
+                            node.name + "')");
+        node.fn = find_op(node.op);
+        if (!node.fn)
+            throw OnnxError(what + ": unsupported operator '" + node.op + "' (node '" + node.name + "')");
+        read_attributes(np, node, what);
+        bool all_const = true;
+        for (const auto& name : np.input()) {
+            if (name.empty()) { node.inputs.push_back(-1); continue; }
+            auto it = slot.find(name);
+            if (it == slot.end())
+                throw OnnxError(what + ": " + node.where() + " reads '" + name +
+                                "', which no initializer, graph input or earlier node provides");
+            node.inputs.push_back(it->second);
+            all_const = all_const && g.is_const_[it->second];
+        }
+        for (const auto& name : np.output()) node.outputs.push_back(name.empty() ? -1 : new_slot(name));
+
+        if (all_const) {
+            // Depends on initializers only: compute it once now.
+            std::vector<const Value*> in;
+            for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &g.constants_[s]);
+            std::vector<Value> out;
+            try {
+                out = run_node(node, in, node.outputs.size());
+            } catch (const OnnxError& e) {
+                throw OnnxError(what + ": " + e.what());
+            }
+            for (size_t k = 0; k < node.outputs.size(); ++k) {
+                if (node.outputs[k] < 0) continue;
+                g.constants_[node.outputs[k]] = std::move(out[k]);
+                g.is_const_[node.outputs[k]] = 1;
+            }
+            continue;
+        }
+        g.nodes_.push_back(std::move(node));
+    }
+
+    for (const auto& vi : gp.output()) {
+        GraphIO io = io_from_proto(vi, what);
+        auto it = slot.find(vi.name());
+        if (it == slot.end()) throw OnnxError(what + ": graph output '" + vi.name() + "' is never produced");
+        io.slot = it->second;
+        g.outputs_.push_back(io);
+    }
+    g.num_slots_ = g.constants_.size();
+
+    // Drop intermediates after their last reader to keep peak memory low.
+    std::vector<int> last_use(g.num_slots_, -1);
+    for (size_t i = 0; i < g.nodes_.size(); ++i)
+        for (int s : g.nodes_[i].inputs)
+            if (s >= 0 && !g.is_const_[s]) last_use[s] = static_cast<int>(i);
+    for (const auto& o : g.outputs_) last_use[o.slot] = -1;
+    g.release_.assign(g.nodes_.size(), {});
+    for (size_t s = 0; s < g.num_slots_; ++s)
+        if (last_use[s] >= 0) g.release_[last_use[s]].push_back(static_cast<int>(s));
+    return g;
+}
+
+const GraphIO* Graph::input(const std::string& name) const {
+    for (const auto& io : inputs_) if (io.name == name) return &io;
+    return nullptr;
+}
+const GraphIO* Graph::output(const std::string& name) const {
+    for (const auto& io : outputs_) if (io.name == name) return &io;
+    return nullptr;
+}
+
+std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
+    std::vector<Value> vals(num_slots_);
+    for (const auto& io : inputs_) {
+        auto it = feeds.find(io.name);
+        if (it == feeds.end()) throw OnnxError(what_ + ": graph input '" + io.name + "' was not given");
+        const Value& v = it->second;
+        bool ok = v.dtype == io.dtype && v.rank() == static_cast<int>(io.dims.size());
+        for (size_t d = 0; ok && d < io.dims.size(); ++d) ok = io.dims[d] < 0 || io.dims[d] == v.shape[d];
+        if (!ok) {
+            std::string want = std::string(dtype_name(io.dtype)) + "[";
+            for (size_t d = 0; d < io.dims.size(); ++d)
+                want += (d ? "," : "") + (io.dims[d] < 0 ? std::string("?") : std::to_string(io.dims[d]));
+            throw OnnxError(what_ + ": graph input '" + io.name + "' is " + v.desc() + ", expected " + want + "]");
+        }
+        vals[io.slot] = v;
+    }
+    for (const auto& [name, v] : feeds)
+        if (!input(name)) throw OnnxError(what_ + ": '" + name + "' is not an input of the graph");
+
+    // SAM_ONNX_PROFILE=1 prints the time spent per operator type to stderr.
+    static const bool profile = std::getenv("SAM_ONNX_PROFILE") != nullptr;
+    std::map<std::string, double> op_time;
+    std::vector<const Value*> in;
+    std::vector<Value> out;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& node = nodes_[i];
+        in.clear();
+        for (int s : node.inputs) in.push_back(s < 0 ? nullptr : is_const_[s] ? &constants_[s] : &vals[s]);
+        out.assign(node.outputs.size(), Value{});
+        auto t0 = std::chrono::steady_clock::now();
+        node.fn(node, in, out);
+        if (profile) op_time[node.op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        for (size_t k = 0; k < node.outputs.size(); ++k)
+            if (node.outputs[k] >= 0) vals[node.outputs[k]] = std::move(out[k]);
+        for (int s : release_[i]) vals[s] = Value{};
+    }
+    for (const auto& [op, t] : op_time) std::fprintf(stderr, "onnx profile: %-20s %8.3f ms\n", op.c_str(), t * 1e3);
+    std::vector<Value> result;
+    for (const auto& o : outputs_) result.push_back(is_const_[o.slot] ? constants_[o.slot] : vals[o.slot]);
+    return result;
+}
+
+}  // namespace sam::onnx

@@ -1,0 +1,84 @@
+// An ONNX graph read from the protobuf file, checked at load, with everything that depends
+// only on initializers folded into constants; `run` executes the rest with per-call values,
+// so one Graph serves many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onnx/value.hpp"
+
+namespace sam::onnx {
+
+struct Attribute {
+    int64_t i = 0;
+    float f = 0;
+    std::string s;
+    std::vector<int64_t> ints;
+    std::vector<float> floats;
+    Value t;
+};
+
+struct Node;
+// Computes a node's outputs from its inputs (nullptr for an omitted optional input).
+using OpFn = void (*)(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+
+struct Node {
+    std::string op, name;
+    std::vector<int> inputs;   // value slots; -1 for an omitted optional input
+    std::vector<int> outputs;  // value slots; -1 for an unused optional output
+    std::map<std::string, Attribute> attrs;
+    OpFn fn = nullptr;
+
+    bool has(const std::string& key) const { return attrs.count(key) != 0; }
+    int64_t attr_i(const std::string& key, int64_t dflt) const;
+    float attr_f(const std::string& key, float dflt) const;
+    std::string attr_s(const std::string& key, const std::string& dflt) const;
+    std::vector<int64_t> attr_ints(const std::string& key) const;  // empty when absent
+    const Attribute& attr(const std::string& key) const;            // throws when absent
+    std::string where() const;  // "Op node 'name'" for error messages
+};
+
+// The registered implementation of an operator, or nullptr when unsupported.
+OpFn find_op(const std::string& op_type);
+
+struct GraphIO {
+    std::string name;
+    int slot = -1;
+    DType dtype = DType::Float;
+    std::vector<int64_t> dims;  // -1 for a symbolic (dynamic) dimension
+};
+
+class Graph {
+public:
+    // Reads and checks an ONNX model file (throws OnnxError naming the problem).
+    static Graph load(const std::string& path);
+    // Same, from serialized ModelProto bytes; `what` names the source in messages.
+    static Graph parse(const std::string& bytes, const std::string& what);
+
+    const std::vector<GraphIO>& inputs() const { return inputs_; }
+    const std::vector<GraphIO>& outputs() const { return outputs_; }
+    const GraphIO* input(const std::string& name) const;
+    const GraphIO* output(const std::string& name) const;
+    size_t runtime_nodes() const { return nodes_.size(); }
+
+    // Runs the graph. `feeds` must hold every graph input by name with the declared type and
+    // rank (fixed dimensions checked); returns the graph outputs in declaration order.
+    std::vector<Value> run(const std::map<std::string, Value>& feeds) const;
+
+private:
+    std::string what_;
+    std::vector<Node> nodes_;        // in execution order, constants folded away
+    std::vector<Value> constants_;   // per slot: folded constant (when is_const_)
+    std::vector<char> is_const_;
+    std::vector<std::vector<int>> release_;  // per node: slots to drop after it runs
+    std::vector<GraphIO> inputs_, outputs_;
+    size_t num_slots_ = 0;
+};
+
+// Runs one node directly (tests and constant folding): inputs by position, nullptr for omitted.
+std::vector<Value> run_node(const Node& node, const std::vector<const Value*>& in, size_t num_outputs);
+
+}  // namespace sam::onnx

@@ -1,0 +1,98 @@
+// Helpers shared by the operator files: argument checks, axes, numpy-style broadcasting.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onnx/graph.hpp"
+
+namespace sam::onnx {
+
+using OpTable = std::map<std::string, OpFn>;
+void register_elementwise_ops(OpTable& t);
+void register_shape_ops(OpTable& t);
+void register_nn_ops(OpTable& t);
+void register_quant_ops(OpTable& t);
+
+// Input k, which must be present.
+const Value& arg(const Node& node, const std::vector<const Value*>& in, size_t k);
+// Input k or nullptr when omitted (or beyond the given inputs).
+const Value* opt(const std::vector<const Value*>& in, size_t k);
+void expect_dtype(const Node& node, const Value& v, DType t, const char* what);
+void expect_float(const Node& node, const Value& v, const char* what);
+// Normalises a possibly negative axis into [0, rank); throws naming the node when out of range.
+int norm_axis(const Node& node, int64_t axis, int rank);
+// Numpy broadcast of two shapes; throws naming the node when incompatible.
+Shape broadcast_shapes(const Node& node, const Shape& a, const Shape& b);
+
+// Iterates an output shape with per-input strides (0 on broadcast dimensions), calling
+// row(offsets, n, inner_strides) for every run of the innermost (coalesced) dimension.
+template <size_t N>
+struct Broadcast {
+    Shape dims;                                   // coalesced output dims
+    std::array<std::vector<int64_t>, N> strides;  // per input, per coalesced dim
+
+    Broadcast(const Node& node, const Shape& out, const std::array<const Shape*, N>& shapes) {
+        int r = static_cast<int>(out.size());
+        std::array<std::vector<int64_t>, N> full;
+        for (size_t k = 0; k < N; ++k) {
+            const Shape& s = *shapes[k];
+            int off = r - static_cast<int>(s.size());
+            full[k].assign(r, 0);
+            int64_t st = 1;
+            for (int d = r - 1; d >= 0; --d) {
+                int64_t dim = d - off >= 0 ? s[d - off] : 1;
+                full[k][d] = (dim == 1 && out[d] != 1) ? 0 : st;
+                st *= dim;
+            }
+        }
+        // Merge neighbouring dims whose broadcast pattern is the same for every input.
+        for (int d = 0; d < r; ++d) {
+            if (out[d] == 1) continue;
+            bool merge = !dims.empty();
+            for (size_t k = 0; merge && k < N; ++k) {
+                int64_t prev = strides[k].back();
+                merge = (prev == 0) == (full[k][d] == 0);
+            }
+            if (merge) {
+                dims.back() *= out[d];
+                for (size_t k = 0; k < N; ++k) strides[k].back() = full[k][d];
+            } else {
+                dims.push_back(out[d]);
+                for (size_t k = 0; k < N; ++k) strides[k].push_back(full[k][d]);
+            }
+        }
+        if (dims.empty()) {
+            dims.push_back(1);
+            for (size_t k = 0; k < N; ++k) strides[k].push_back(0);
+        }
+    }
+
+    template <class F>
+    void for_rows(F row) const {
+        int r = static_cast<int>(dims.size());
+        int64_t n = dims[r - 1];
+        std::array<int64_t, N> inner;
+        for (size_t k = 0; k < N; ++k) inner[k] = strides[k][r - 1];
+        std::vector<int64_t> idx(r, 0);
+        std::array<int64_t, N> off{};
+        int64_t rows = 1;
+        for (int d = 0; d < r - 1; ++d) rows *= dims[d];
+        int64_t o = 0;
+        for (int64_t i = 0; i < rows; ++i) {
+            row(off, o, n, inner);
+            o += n;
+            for (int d = r - 2; d >= 0; --d) {
+                for (size_t k = 0; k < N; ++k) off[k] += strides[k][d];
+                if (++idx[d] < dims[d]) break;
+                for (size_t k = 0; k < N; ++k) off[k] -= strides[k][d] * dims[d];
+                idx[d] = 0;
+            }
+        }
+    }
+};
+
+}  // namespace sam::onnx

@@ -1,0 +1,152 @@
+#include "onnx/value.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace sam::onnx {
+
+const char* dtype_name(DType t) {
+    switch (t) {
+        case DType::Float: return "float";
+        case DType::UInt8: return "uint8";
+        case DType::Int8: return "int8";
+        case DType::Int32: return "int32";
+        case DType::Int64: return "int64";
+        case DType::Bool: return "bool";
+    }
+    return "?";
+}
+
+size_t dtype_size(DType t) {
+    switch (t) {
+        case DType::Float: case DType::Int32: return 4;
+        case DType::Int64: return 8;
+        case DType::UInt8: case DType::Int8: case DType::Bool: return 1;
+    }
+    return 0;
+}
+
+bool dtype_known(int t) { return t == 1 || t == 2 || t == 3 || t == 6 || t == 7 || t == 9; }
+
+Value Value::alloc(DType t, Shape shape) {
+    Value v;
+    v.dtype = t;
+    v.shape = std::move(shape);
+    size_t bytes = static_cast<size_t>(shape_numel(v.shape)) * dtype_size(t);
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;  // empty tensors still get a valid pointer
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw OnnxError("out of memory allocating " + v.desc());
+    v.buf = std::shared_ptr<void>(p, std::free);
+    v.ptr = p;
+    return v;
+}
+
+Value Value::zeros(DType t, Shape shape) {
+    Value v = alloc(t, std::move(shape));
+    std::memset(v.ptr, 0, static_cast<size_t>(v.numel()) * dtype_size(t));
+    return v;
+}
+
+Value Value::from_tensor(const Tensor& t) {
+    Value v;
+    v.dtype = DType::Float;
+    v.shape = t.shape;
+    v.buf = std::const_pointer_cast<void>(t.owner);
+    v.ptr = t.data;
+    return v;
+}
+
+Value Value::scalar_i64(int64_t x) {
+    Value v = alloc(DType::Int64, {});
+    *v.data<int64_t>() = x;
+    return v;
+}
+
+Value Value::vec_i64(const std::vector<int64_t>& x) {
+    Value v = alloc(DType::Int64, {static_cast<int64_t>(x.size())});
+    if (!x.empty()) std::memcpy(v.ptr, x.data(), x.size() * sizeof(int64_t));
+    return v;
+}
+
+Value Value::scalar_f(float x) {
+    Value v = alloc(DType::Float, {});
+    *v.data<float>() = x;
+    return v;
+}
+
+Value Value::reshaped(Shape s) const {
+    if (shape_numel(s) != numel())
+        throw OnnxError("cannot reshape " + desc() + " to " + shape_str(s));
+    Value v = *this;
+    v.shape = std::move(s);
+    return v;
+}
+
+Tensor Value::tensor() const {
+    if (dtype != DType::Float) throw OnnxError("expected a float tensor, got " + desc());
+    return Tensor::wrap(static_cast<float*>(ptr), shape, buf);
+}
+
+template <class F>
+static auto visit(const Value& v, int64_t i, F f) {
+    switch (v.dtype) {
+        case DType::Float: return f(v.data<float>()[i]);
+        case DType::UInt8: return f(v.data<uint8_t>()[i]);
+        case DType::Int8: return f(v.data<int8_t>()[i]);
+        case DType::Int32: return f(v.data<int32_t>()[i]);
+        case DType::Int64: return f(v.data<int64_t>()[i]);
+        case DType::Bool: return f(v.data<uint8_t>()[i]);
+    }
+    return f(0);
+}
+
+int64_t Value::get_i64(int64_t i) const {
+    return visit(*this, i, [](auto x) { return static_cast<int64_t>(x); });
+}
+
+double Value::get_f64(int64_t i) const {
+    return visit(*this, i, [](auto x) { return static_cast<double>(x); });
+}
+
+std::vector<int64_t> Value::to_i64() const {
+    std::vector<int64_t> r(static_cast<size_t>(numel()));
+    for (int64_t i = 0; i < numel(); ++i) r[i] = get_i64(i);
+    return r;
+}
+
+std::string Value::desc() const { return std::string(dtype_name(dtype)) + shape_str(shape); }
+
+template <class To>
+static void cast_into(const Value& v, To* y) {
+    int64_t n = v.numel();
+    switch (v.dtype) {
+        case DType::Float: { const float* x = v.data<float>(); for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]); break; }
+        case DType::UInt8: case DType::Bool: { const uint8_t* x = v.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]); break; }
+        case DType::Int8: { const int8_t* x = v.data<int8_t>(); for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]); break; }
+        case DType::Int32: { const int32_t* x = v.data<int32_t>(); for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]); break; }
+        case DType::Int64: { const int64_t* x = v.data<int64_t>(); for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]); break; }
+    }
+}
+
+Value cast(const Value& v, DType to) {
+    if (v.dtype == to) return v;
+    Value y = Value::alloc(to, v.shape);
+    switch (to) {
+        case DType::Float: cast_into(v, y.data<float>()); break;
+        case DType::UInt8: cast_into(v, y.data<uint8_t>()); break;
+        case DType::Int8: cast_into(v, y.data<int8_t>()); break;
+        case DType::Int32: cast_into(v, y.data<int32_t>()); break;
+        case DType::Int64: cast_into(v, y.data<int64_t>()); break;
+        case DType::Bool: {
+            // Any non-zero value is true.
+            uint8_t* p = y.data<uint8_t>();
+            for (int64_t i = 0; i < v.numel(); ++i) p[i] = v.get_f64(i) != 0.0;
+            break;
+        }
+    }
+    return y;
+}
+
+}  // namespace sam::onnx

@@ -1,0 +1,253 @@
+// The ONNX decoder exports in ../shared/golden/onnx against the reference outputs: the graph
+// executor on the recorded inputs, OnnxDecoder::predict on prompts that reproduce them, and the
+// load-time errors for files that are not usable SAM decoder exports.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <onnx/onnx_pb.h>
+
+#include "models/onnx_decoder.hpp"
+#include "support/golden.hpp"
+
+using sam::onnx::Graph;
+using sam::onnx::OnnxError;
+using sam::onnx::Value;
+
+namespace {
+
+struct Export {
+    std::string file;
+    int masks;
+};
+const Export kExports[] = {{"mobile_sam_decoder_single", 1}, {"mobile_sam_decoder_multi", 4}};
+
+const sam::Tensor& embedding() {
+    static sam::Tensor e = samtest::load_npy(samtest::golden("cases/mobile_sam/photo/embedding.npy"));
+    return e;
+}
+
+const Graph& graph(const std::string& name) {
+    static std::map<std::string, Graph> graphs;
+    auto it = graphs.find(name);
+    if (it == graphs.end()) it = graphs.emplace(name, Graph::load(samtest::golden("onnx/" + name + ".onnx"))).first;
+    return it->second;
+}
+
+const sam::OnnxDecoder& decoder(const std::string& name) {
+    static std::map<std::string, sam::OnnxDecoder> decoders;
+    auto it = decoders.find(name);
+    if (it == decoders.end())
+        it = decoders.emplace(name, sam::OnnxDecoder::load(samtest::golden("onnx/" + name + ".onnx"))).first;
+    return it->second;
+}
+
+// Full-size masks (logit > 0) against the reference PNGs: pixels may differ only where the
+// logit is within float noise of 0.
+void expect_masks(const float* logits, int channels, int h, int w, const std::string& prefix, int first_file) {
+    for (int c = 0; c < channels; ++c) {
+        std::string png = samtest::golden("onnx/" + prefix + "_mask" + std::to_string(first_file + c) + ".png");
+        samtest::GrayImage ref = samtest::load_png_gray(png);
+        ASSERT_EQ(ref.width, w) << png;
+        ASSERT_EQ(ref.height, h) << png;
+        int64_t confident_mismatch = 0, near_zero_mismatch = 0;
+        for (int64_t i = 0; i < int64_t(h) * w; ++i) {
+            float v = logits[c * int64_t(h) * w + i];
+            if ((v > 0) != (ref.pixels[i] > 127)) (std::fabs(v) < 1e-3f ? near_zero_mismatch : confident_mismatch)++;
+        }
+        EXPECT_EQ(confident_mismatch, 0) << png;
+        EXPECT_LE(near_zero_mismatch, 20) << png;
+    }
+}
+
+struct Case {
+    std::map<std::string, sam::Tensor> npz;
+    std::string prefix;
+};
+
+Case load_case(const Export& ex, int k) {
+    Case c;
+    c.prefix = ex.file + "_case" + std::to_string(k);
+    c.npz = samtest::load_npz(samtest::golden("onnx/" + c.prefix + ".npz"));
+    return c;
+}
+
+TEST(OnnxGolden, GraphReproducesEveryCase) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    for (const auto& ex : kExports)
+        for (int k = 0; k < 3; ++k) {
+            SCOPED_TRACE(ex.file + " case " + std::to_string(k));
+            Case c = load_case(ex, k);
+            std::map<std::string, Value> feeds;
+            feeds["image_embeddings"] = Value::from_tensor(embedding());
+            for (const char* name : {"point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size"}) {
+                ASSERT_TRUE(c.npz.count(name)) << name;
+                feeds[name] = Value::from_tensor(c.npz.at(name));
+            }
+            const Graph& g = graph(ex.file);
+            std::vector<Value> out = g.run(feeds);
+            ASSERT_EQ(out.size(), 3u);
+            const Value& masks = out[0];
+            const Value& iou = out[1];
+            const Value& low = out[2];
+            const sam::Tensor& ref_iou = c.npz.at("iou_predictions");
+            const sam::Tensor& ref_low = c.npz.at("low_res_masks");
+            ASSERT_EQ(iou.shape, ref_iou.shape);
+            ASSERT_EQ(low.shape, ref_low.shape);
+            EXPECT_LT(samtest::diff(iou.data<float>(), ref_iou.data, ref_iou.numel()).max_abs, 1e-4);
+            EXPECT_LT(samtest::diff(low.data<float>(), ref_low.data, ref_low.numel()).max_abs, 1e-3);
+            int h = int(c.npz.at("orig_im_size").data[0]), w = int(c.npz.at("orig_im_size").data[1]);
+            ASSERT_EQ(masks.shape, (sam::Shape{1, ex.masks, h, w}));
+            expect_masks(masks.data<float>(), ex.masks, h, w, c.prefix, 0);
+        }
+}
+
+// A prompt that gives the case's inputs: coordinates back to original pixels, box corners from
+// labels 2/3, padding point dropped, the mask input when has_mask_input is 1.
+sam::Prompt prompt_of(const Case& c, const sam::ImageEmbedding& e) {
+    sam::Prompt p;
+    const sam::Tensor& pc = c.npz.at("point_coords");
+    const sam::Tensor& pl = c.npz.at("point_labels");
+    float fx = float(e.orig_w) / float(e.input_w), fy = float(e.orig_h) / float(e.input_h);
+    sam::PromptBox box;
+    for (int64_t i = 0; i < pl.numel(); ++i) {
+        float x = pc.data[2 * i] * fx, y = pc.data[2 * i + 1] * fy;
+        int label = int(pl.data[i]);
+        if (label == 2) { box.x0 = x; box.y0 = y; p.box = box; }
+        else if (label == 3) { p.box->x1 = x; p.box->y1 = y; }
+        else if (label >= 0) p.points.push_back({x, y, label});
+    }
+    if (c.npz.at("has_mask_input").data[0] > 0.5f) p.mask_input = c.npz.at("mask_input").reshaped({1, 256, 256});
+    return p;
+}
+
+TEST(OnnxGolden, DecoderPredictMatchesCases) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    for (const auto& ex : kExports)
+        for (int k = 0; k < 3; ++k) {
+            SCOPED_TRACE(ex.file + " case " + std::to_string(k));
+            Case c = load_case(ex, k);
+            sam::ImageEmbedding e;
+            e.features = embedding().reshaped({256, 64, 64});
+            e.orig_h = int(c.npz.at("orig_im_size").data[0]);
+            e.orig_w = int(c.npz.at("orig_im_size").data[1]);
+            int long_side = std::max(e.orig_w, e.orig_h);
+            e.input_w = int(e.orig_w * 1024.0 / long_side + 0.5);
+            e.input_h = int(e.orig_h * 1024.0 / long_side + 0.5);
+            const sam::OnnxDecoder& d = decoder(ex.file);
+            EXPECT_EQ(d.multimask_export(), ex.masks == 4);
+            sam::Tensor ref_iou = c.npz.at("iou_predictions");
+            sam::Tensor ref_low = c.npz.at("low_res_masks");
+            const sam::Tensor& labels = c.npz.at("point_labels");
+            bool padded_or_box = false;
+            for (int64_t i = 0; i < labels.numel(); ++i) padded_or_box |= labels.data[i] == -1 || labels.data[i] == 2;
+            bool check_files = padded_or_box;
+            if (!padded_or_box) {
+                // The case's prompt has no padding point, which a Prompt always gets without a box:
+                // the reference is then the graph on the case's inputs plus the padding point.
+                std::map<std::string, Value> feeds;
+                feeds["image_embeddings"] = Value::from_tensor(embedding());
+                for (const char* name : {"mask_input", "has_mask_input", "orig_im_size"})
+                    feeds[name] = Value::from_tensor(c.npz.at(name));
+                int64_t n = labels.numel();
+                Value pc = Value::zeros(sam::onnx::DType::Float, {1, n + 1, 2});
+                Value pl = Value::alloc(sam::onnx::DType::Float, {1, n + 1});
+                std::copy(c.npz.at("point_coords").data, c.npz.at("point_coords").data + 2 * n, pc.data<float>());
+                std::copy(labels.data, labels.data + n, pl.data<float>());
+                pl.data<float>()[n] = -1.0f;
+                feeds["point_coords"] = pc;
+                feeds["point_labels"] = pl;
+                std::vector<Value> out = graph(ex.file).run(feeds);
+                ref_iou = out[1].tensor();
+                ref_low = out[2].tensor();
+            }
+            // Single export: its one mask. Multi export: mask 0 for a plain prompt, 1..3 for an ambiguous one.
+            for (bool multi : ex.masks == 4 ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+                sam::Prompt p = prompt_of(c, e);
+                p.multimask = multi;
+                sam::Prediction pred = d.predict(e, p);
+                int first = multi ? 1 : 0, count = multi ? 3 : 1;
+                ASSERT_EQ(int(pred.iou.size()), count);
+                ASSERT_EQ(pred.lowres.shape, (sam::Shape{count, 256, 256}));
+                ASSERT_EQ(pred.full.shape, (sam::Shape{count, e.orig_h, e.orig_w}));
+                EXPECT_EQ(pred.orig_w, e.orig_w);
+                EXPECT_EQ(pred.input_h, e.input_h);
+                for (int i = 0; i < count; ++i) EXPECT_NEAR(pred.iou[i], ref_iou.data[first + i], 1e-4);
+                EXPECT_LT(samtest::diff(pred.lowres.data, ref_low.data + first * 256 * 256, count * 256 * 256).max_abs, 1e-3);
+                if (check_files) expect_masks(pred.full.data, count, e.orig_h, e.orig_w, c.prefix, first);
+            }
+        }
+}
+
+std::string temp_file(const std::string& name, const std::string& bytes) {
+    std::string path = ::testing::TempDir() + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+}
+
+// A tiny model: every listed input is passed through Identity (or `op`) to an output of the same name + "_out".
+std::string tiny_model(const std::vector<std::string>& inputs, const std::string& op) {
+    ::onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    auto* g = m.mutable_graph();
+    g->set_name("tiny");
+    for (const auto& name : inputs) {
+        auto* in = g->add_input();
+        in->set_name(name);
+        auto* tt = in->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(1);
+        tt->mutable_shape()->add_dim()->set_dim_value(1);
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        n->set_name(op + "_" + name);
+        n->add_input(name);
+        n->add_output(name + "_out");
+        auto* out = g->add_output();
+        out->set_name(name + "_out");
+        out->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    return m.SerializeAsString();
+}
+
+std::string load_error(const std::string& path) {
+    try {
+        sam::OnnxDecoder::load(path);
+    } catch (const OnnxError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(OnnxLoadErrors, NotOnnx) {
+    std::string path = temp_file("not_onnx.onnx", "this is a text file, not a protobuf model\n");
+    std::string msg = load_error(path);
+    EXPECT_NE(msg.find("not an ONNX model"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(load_error("/nonexistent/decoder.onnx").find("cannot open"), std::string::npos);
+}
+
+TEST(OnnxLoadErrors, UnknownOperator) {
+    std::string path = temp_file("unknown_op.onnx", tiny_model({"image_embeddings"}, "FancyAttention"));
+    std::string msg = load_error(path);
+    EXPECT_NE(msg.find("unsupported operator 'FancyAttention'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("FancyAttention_image_embeddings"), std::string::npos) << msg;
+}
+
+TEST(OnnxLoadErrors, WrongInputNames) {
+    std::string path = temp_file("wrong_inputs.onnx", tiny_model({"image_embeddings", "points", "labels"}, "Identity"));
+    std::string msg = load_error(path);
+    EXPECT_NE(msg.find("no input 'point_coords'"), std::string::npos) << msg;
+}
+
+TEST(OnnxLoadErrors, WrongInputRank) {
+    // Every input present, but each declared with rank 1.
+    std::string path = temp_file("wrong_rank.onnx", tiny_model({"image_embeddings", "point_coords", "point_labels",
+                                                                "mask_input", "has_mask_input", "orig_im_size"}, "Identity"));
+    std::string msg = load_error(path);
+    EXPECT_NE(msg.find("input 'image_embeddings' must be a float tensor of rank 4"), std::string::npos) << msg;
+}
+
+}  // namespace
