@@ -74,9 +74,9 @@ void EmbeddingCache::insert_locked(const std::string& key, EmbeddingPtr embeddin
     }
 }
 
-bool EmbeddingCache::contains(const std::string& key) const {
+bool EmbeddingCache::cached_or_computing(const std::string& key) const {
     std::lock_guard lock(mutex_);
-    return index_.count(key) != 0;
+    return index_.count(key) != 0 || in_flight_.count(key) != 0;
 }
 
 CacheStats EmbeddingCache::stats() const {

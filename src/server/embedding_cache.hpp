@@ -32,7 +32,8 @@ public:
     EmbeddingCache(size_t max_entries, size_t max_bytes);
 
     CacheLookup get_or_compute(const std::string& key, const std::function<ImageEmbedding()>& compute);
-    bool contains(const std::string& key) const;
+    // Cached, or being computed right now (a prefetch then has nothing to do).
+    bool cached_or_computing(const std::string& key) const;
     CacheStats stats() const;
 
 private:

@@ -1,5 +1,6 @@
 #include "server/predict_handler.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -159,7 +160,10 @@ json PredictHandler::predict_task(const json& task, const ls::BrushTarget& targe
 
     Prediction pred = model_->predict(e, cp.prompt);
     if (pred.iou.empty()) throw std::runtime_error("model returned no mask");
-    int index = cp.prompt.multimask ? pred.best() : 0;
+    // Ambiguous prompt: the reference keeps the mask with the highest predicted IoU.
+    int index = cp.prompt.multimask
+                    ? static_cast<int>(std::max_element(pred.iou.begin(), pred.iou.end()) - pred.iou.begin())
+                    : 0;
     std::vector<uint8_t> mask = binary_mask(pred, index);
     std::vector<uint8_t> rle = ls::encode_brush_rle(mask.data(), e.orig_w, e.orig_h);
     float score = pred.iou[index];
@@ -170,9 +174,9 @@ json PredictHandler::predict_task(const json& task, const ls::BrushTarget& targe
 void PredictHandler::prefetch_task(const json& task, const ls::BrushTarget& target, PredictOutcome& outcome) {
     ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id_of(task));
     std::string key = fetcher_.identity(source);
-    if (cache_.contains(key)) return;
+    if (cache_.cached_or_computing(key)) return;
     bool queued = prefetcher_.submit(key, [this, source, key] {
-        lookup(source, key);
+        if (!cache_.cached_or_computing(key)) lookup(source, key);  // a click may have come first
     });
     if (queued) outcome.prefetched++;
 }

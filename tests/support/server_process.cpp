@@ -1,0 +1,111 @@
+#include "support/server_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace samtest {
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+}  // namespace
+
+ServerProcess::ServerProcess(const Env& env, const std::vector<std::string>& args) {
+    char tmpl[] = "/tmp/sam-server-log-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0) throw std::runtime_error("server process: cannot create a log file in /tmp");
+    log_path_ = tmpl;
+    bool has_port = false;
+    for (const auto& kv : env) has_port = has_port || kv.first == "PORT";
+
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("server process: fork failed");
+    if (pid_ == 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        if (!has_port) setenv("PORT", "0", 1);
+        setenv("HOST", "127.0.0.1", 1);
+        for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+        std::vector<char*> argv;
+        std::string binary = SAM_BINARY;
+        argv.push_back(binary.data());
+        std::vector<std::string> copy = args;
+        for (auto& a : copy) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(binary.c_str(), argv.data());
+        std::fprintf(stderr, "cannot exec %s\n", binary.c_str());
+        _exit(127);
+    }
+    close(fd);
+}
+
+ServerProcess::~ServerProcess() {
+    if (pid_ > 0 && exit_status_ < 0) {
+        kill(pid_, SIGTERM);
+        if (wait_exit(5) < 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    std::filesystem::remove(log_path_);
+}
+
+std::string ServerProcess::log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+int ServerProcess::wait_exit(double seconds) {
+    if (exit_status_ >= 0) return exit_status_;
+    double end = now() + seconds;
+    for (;;) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return exit_status_;
+        }
+        if (now() > end) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+bool ServerProcess::wait_ready(double seconds) {
+    double end = now() + seconds;
+    while (now() < end) {
+        if (wait_exit(0) >= 0) return false;
+        if (port_ == 0) {
+            std::string text = log();
+            auto at = text.find("listening on ");
+            if (at != std::string::npos) {
+                auto colon = text.find(':', at + 13);
+                if (colon != std::string::npos) port_ = std::atoi(text.c_str() + colon + 1);
+            }
+        }
+        if (port_ > 0) {
+            httplib::Client client("127.0.0.1", port_);
+            auto res = client.Get("/health");
+            if (res && res->status == 200) return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+}  // namespace samtest

@@ -1,0 +1,38 @@
+// The real sam-ml-backend binary as a child process of a test: started with extra environment
+// variables (PORT=0 unless given: the port is read from its "listening on" log line), stdout
+// and stderr captured to a file, killed (SIGTERM, then SIGKILL) when the object goes away.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace samtest {
+
+class ServerProcess {
+public:
+    using Env = std::vector<std::pair<std::string, std::string>>;
+    ServerProcess(const Env& env, const std::vector<std::string>& args = {"serve"});
+    ~ServerProcess();
+    ServerProcess(const ServerProcess&) = delete;
+    ServerProcess& operator=(const ServerProcess&) = delete;
+
+    // Waits until it logs its port and /health answers 200; false if it exits or time runs out.
+    bool wait_ready(double seconds);
+    // Waits for the process to exit by itself; its exit status, or -1 if it still runs.
+    int wait_exit(double seconds);
+
+    int port() const { return port_; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string log() const;  // everything it printed so far
+
+private:
+    pid_t pid_ = -1;
+    int port_ = 0;
+    int exit_status_ = -1;
+    std::string log_path_;
+};
+
+}  // namespace samtest
