@@ -67,9 +67,9 @@ Prediction SamDecoder::predict(const ImageEmbedding& embedding, const Prompt& pr
                                     ", expected [1, 256, 256]");
     // src = image embedding (token-major) + dense prompt embedding.
     Tensor src = prompt_.embed_mask(mask.defined() ? mask.data : nullptr);
-    std::vector<float> image(static_cast<size_t>(kEmbedTokens) * kPromptDim);
-    ops::transpose(embedding.features.data, kPromptDim, kEmbedTokens, image.data());
-    ops::add(image.data(), src.data, src.data, src.numel());
+    Tensor image = Tensor::empty({kEmbedTokens, kPromptDim});
+    ops::transpose(embedding.features.data, kPromptDim, kEmbedTokens, image.data);
+    ops::add(image.data, src.data, src.data, src.numel());
 
     DecoderOutput d = decoder_.run(src.data, image_pe_.data, sparse, prompt.multimask);
     Prediction out;
