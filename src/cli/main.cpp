@@ -1,15 +1,18 @@
-// The sam-ml-backend binary: `serve` (the default) runs the Label Studio ML backend.
+// The sam-ml-backend binary: `serve` (the default) runs the Label Studio ML backend;
+// `segment` tries a checkpoint on one image.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
-int serve_main(int argc, char** argv);  // serve.cpp
+int serve_main(int argc, char** argv);    // serve.cpp
+int segment_main(int argc, char** argv);  // segment.cpp
 
 int main(int argc, char** argv) {
     // No command, or flags only: serve, as the Python backend does when started bare.
     if (argc < 2 || argv[1][0] == '-') return serve_main(argc, argv);
     std::string command = argv[1];
     if (command == "serve") return serve_main(argc - 1, argv + 1);
-    std::fprintf(stderr, "sam-ml-backend: unknown command '%s' (commands: serve; try --help)\n", argv[1]);
+    if (command == "segment") return segment_main(argc - 1, argv + 1);
+    std::fprintf(stderr, "sam-ml-backend: unknown command '%s' (commands: serve, segment; try --help)\n", argv[1]);
     return 2;
 }

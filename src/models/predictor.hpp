@@ -1,0 +1,38 @@
+// A Segmenter made of an image encoder and a prompt decoder (the native SamDecoder or an
+// OnnxDecoder): SamPredictor.set_image + predict, split so the embedding can be cached.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/image_encoder.hpp"
+#include "models/preprocess.hpp"
+#include "models/segmenter.hpp"
+
+namespace sam {
+
+template <class Decoder>
+class Predictor final : public Segmenter {
+public:
+    Predictor(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, std::string description)
+        : encoder_(std::move(encoder)), decoder_(std::move(decoder)), description_(std::move(description)) {}
+
+    ImageEmbedding embed(const RgbImage& image) const override {
+        ImageEmbedding e;
+        e.orig_w = image.width;
+        e.orig_h = image.height;
+        e.features = encoder_->encode(preprocess_image(image, &e.input_w, &e.input_h));
+        return e;
+    }
+    Prediction predict(const ImageEmbedding& embedding, const Prompt& prompt) const override {
+        return decoder_.predict(embedding, prompt);
+    }
+    std::string description() const override { return description_; }
+
+private:
+    std::unique_ptr<ImageEncoder> encoder_;
+    Decoder decoder_;
+    std::string description_;
+};
+
+}  // namespace sam
