@@ -1,0 +1,366 @@
+// Every ONNX operator of the executor against values worked out by hand from the operator
+// specification (broadcasting, negative axes, attributes), plus graph-level folding and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <onnx/onnx_pb.h>
+
+#include "onnx/graph.hpp"
+
+using namespace sam::onnx;
+using sam::Shape;
+
+namespace {
+
+Value F(Shape s, std::vector<float> v) {
+    Value x = Value::alloc(DType::Float, s);
+    EXPECT_EQ(int64_t(v.size()), x.numel());
+    std::copy(v.begin(), v.end(), x.data<float>());
+    return x;
+}
+Value I(Shape s, std::vector<int64_t> v) {
+    Value x = Value::alloc(DType::Int64, s);
+    std::copy(v.begin(), v.end(), x.data<int64_t>());
+    return x;
+}
+template <class T>
+Value T8(DType t, Shape s, std::vector<int> v) {
+    Value x = Value::alloc(t, s);
+    for (size_t i = 0; i < v.size(); ++i) x.data<T>()[i] = static_cast<T>(v[i]);
+    return x;
+}
+Value U8(Shape s, std::vector<int> v) { return T8<uint8_t>(DType::UInt8, s, v); }
+
+Attribute ai(int64_t i) { Attribute a; a.i = i; return a; }
+Attribute af(float f) { Attribute a; a.f = f; return a; }
+Attribute as(std::string s) { Attribute a; a.s = s; return a; }
+Attribute ints(std::vector<int64_t> v) { Attribute a; a.ints = v; return a; }
+Attribute at(Value v) { Attribute a; a.t = v; return a; }
+
+// Runs one operator; a default-constructed Value (no shape, no buffer) stands for an omitted input.
+std::vector<Value> run(const std::string& op, const std::vector<Value>& in,
+                       std::map<std::string, Attribute> attrs = {}, size_t nout = 1) {
+    Node n;
+    n.op = op;
+    n.name = "test_" + op;
+    n.fn = find_op(op);
+    EXPECT_NE(n.fn, nullptr) << op;
+    n.attrs = std::move(attrs);
+    std::vector<const Value*> ptrs;
+    for (const auto& v : in) ptrs.push_back(v.ptr || !v.shape.empty() ? &v : nullptr);
+    return run_node(n, ptrs, nout);
+}
+Value run1(const std::string& op, const std::vector<Value>& in, std::map<std::string, Attribute> attrs = {}) {
+    return run(op, in, std::move(attrs))[0];
+}
+
+std::vector<float> fl(const Value& v) { return std::vector<float>(v.data<float>(), v.data<float>() + v.numel()); }
+std::vector<int64_t> il(const Value& v) { return v.to_i64(); }
+void expect_near(const Value& v, Shape s, std::vector<float> want, float tol = 1e-5f) {
+    ASSERT_EQ(v.dtype, DType::Float);
+    ASSERT_EQ(v.shape, s);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(v.data<float>()[i], want[i], tol) << "element " << i;
+}
+
+TEST(OnnxOps, ArithmeticBroadcasting) {
+    // [2,3] + [3]: the row is added to each row.
+    expect_near(run1("Add", {F({2, 3}, {1, 2, 3, 4, 5, 6}), F({3}, {10, 20, 30})}), {2, 3}, {11, 22, 33, 14, 25, 36});
+    // [2,1] - [1,3] broadcasts both ways to [2,3].
+    expect_near(run1("Sub", {F({2, 1}, {1, 2}), F({1, 3}, {1, 2, 3})}), {2, 3}, {0, -1, -2, 1, 0, -1});
+    // Scalar times [2,2,2] with a middle broadcast dim on the other side.
+    expect_near(run1("Mul", {F({2, 1, 2}, {1, 2, 3, 4}), F({}, {2})}), {2, 1, 2}, {2, 4, 6, 8});
+    expect_near(run1("Mul", {F({2, 1, 2}, {1, 2, 3, 4}), F({1, 2, 1}, {1, 10})}), {2, 2, 2}, {1, 2, 10, 20, 3, 4, 30, 40});
+    expect_near(run1("Div", {F({3}, {1, 3, -6}), F({1}, {2})}), {3}, {0.5f, 1.5f, -3});
+    Value q = run1("Div", {I({3}, {7, -7, 8}), I({}, {2})});  // integer division truncates
+    EXPECT_EQ(il(q), (std::vector<int64_t>{3, -3, 4}));
+    EXPECT_EQ(il(run1("Mul", {I({2}, {3, 4}), I({1}, {5})})), (std::vector<int64_t>{15, 20}));
+    expect_near(run1("Pow", {F({3}, {-3, 2, 0.5f}), F({}, {2})}), {3}, {9, 4, 0.25f});
+    expect_near(run1("Pow", {F({2}, {4, 9}), F({}, {0.5f})}), {2}, {2, 3});
+    EXPECT_THROW(run1("Add", {F({2, 3}, {1, 2, 3, 4, 5, 6}), F({2}, {1, 2})}), OnnxError);
+    EXPECT_THROW(run1("Add", {F({1}, {1}), I({1}, {1})}), OnnxError);
+}
+
+TEST(OnnxOps, CompareWhereCastNot) {
+    Value eq = run1("Equal", {I({2, 2}, {1, -1, 2, -1}), I({}, {-1})});
+    ASSERT_EQ(eq.dtype, DType::Bool);
+    EXPECT_EQ(il(eq), (std::vector<int64_t>{0, 1, 0, 1}));
+    EXPECT_EQ(il(run1("Not", {eq})), (std::vector<int64_t>{1, 0, 1, 0}));
+    // Where with a [2,1] condition over [1,2] / scalar values.
+    Value c = T8<uint8_t>(DType::Bool, {2, 1}, {1, 0});
+    expect_near(run1("Where", {c, F({1, 2}, {1, 2}), F({}, {-5})}), {2, 2}, {1, 2, -5, -5});
+    Value ci = run1("Cast", {F({4}, {-1.7f, 1.7f, 2.0f, 0.0f})}, {{"to", ai(7)}});
+    ASSERT_EQ(ci.dtype, DType::Int64);
+    EXPECT_EQ(il(ci), (std::vector<int64_t>{-1, 1, 2, 0}));  // toward zero
+    Value cb = run1("Cast", {F({3}, {0.0f, -0.5f, 3.0f})}, {{"to", ai(9)}});
+    EXPECT_EQ(il(cb), (std::vector<int64_t>{0, 1, 1}));
+    expect_near(run1("Cast", {I({2}, {3, -4})}, {{"to", ai(1)}}), {2}, {3, -4});
+    EXPECT_THROW(run1("Cast", {F({1}, {1})}, {{"to", ai(11)}}), OnnxError);  // double: unsupported
+}
+
+TEST(OnnxOps, UnaryFunctions) {
+    expect_near(run1("Erf", {F({3}, {0, 0.5f, -1})}), {3}, {0, 0.5204998778f, -0.8427007929f});
+    expect_near(run1("Sin", {F({2}, {0, float(M_PI / 2)})}), {2}, {0, 1});
+    expect_near(run1("Cos", {F({2}, {0, float(M_PI)})}), {2}, {1, -1});
+    expect_near(run1("Sqrt", {F({2}, {4, 2})}), {2}, {2, 1.4142135f});
+    expect_near(run1("Reciprocal", {F({2}, {4, -0.5f})}), {2}, {0.25f, -2});
+    expect_near(run1("Floor", {F({3}, {-1.5f, 1.5f, 2})}), {3}, {-2, 1, 2});
+    expect_near(run1("Relu", {F({3}, {-1, 0, 2})}), {3}, {0, 0, 2});
+    expect_near(run1("Identity", {F({1}, {7})}), {1}, {7});
+}
+
+TEST(OnnxOps, ShapeReshapeUnsqueezeFlatten) {
+    Value x = F({2, 3, 4}, std::vector<float>(24, 1));
+    EXPECT_EQ(il(run1("Shape", {x})), (std::vector<int64_t>{2, 3, 4}));
+    EXPECT_EQ(il(run1("Shape", {x}, {{"start", ai(-2)}})), (std::vector<int64_t>{3, 4}));
+    EXPECT_EQ(il(run1("Shape", {x}, {{"end", ai(-1)}})), (std::vector<int64_t>{2, 3}));
+    // 0 copies the input dimension, -1 is inferred.
+    EXPECT_EQ(run1("Reshape", {x, I({3}, {0, -1, 2})}).shape, (Shape{2, 6, 2}));
+    EXPECT_THROW(run1("Reshape", {x, I({2}, {5, -1})}), OnnxError);
+    EXPECT_THROW(run1("Reshape", {x, I({2}, {-1, -1})}), OnnxError);
+    EXPECT_EQ(run1("Unsqueeze", {x, I({2}, {0, -1})}).shape, (Shape{1, 2, 3, 4, 1}));
+    EXPECT_EQ(run1("Unsqueeze", {x}, {{"axes", ints({1})}}).shape, (Shape{2, 1, 3, 4}));
+    EXPECT_EQ(run1("Squeeze", {run1("Unsqueeze", {x, I({1}, {-1})}), I({1}, {-1})}).shape, (Shape{2, 3, 4}));
+    EXPECT_EQ(run1("Flatten", {x}, {{"axis", ai(-1)}}).shape, (Shape{6, 4}));
+    EXPECT_EQ(run1("Flatten", {x}, {{"axis", ai(0)}}).shape, (Shape{1, 24}));
+    EXPECT_EQ(run1("Flatten", {x}).shape, (Shape{2, 12}));
+}
+
+TEST(OnnxOps, ConcatSplitSlice) {
+    // Concat on axis -1 of [2,1] and [2,2].
+    expect_near(run1("Concat", {F({2, 1}, {1, 2}), F({2, 2}, {3, 4, 5, 6})}, {{"axis", ai(-1)}}), {2, 3}, {1, 3, 4, 2, 5, 6});
+    EXPECT_THROW(run1("Concat", {F({2, 1}, {1, 2}), F({3, 1}, {3, 4, 5})}, {{"axis", ai(1)}}), OnnxError);
+    // Split [2,3] on axis -1 into sizes 1 and 2; and into two equal halves of axis 0.
+    auto parts = run("Split", {F({2, 3}, {1, 2, 3, 4, 5, 6}), I({2}, {1, 2})}, {{"axis", ai(-1)}}, 2);
+    expect_near(parts[0], {2, 1}, {1, 4});
+    expect_near(parts[1], {2, 2}, {2, 3, 5, 6});
+    auto halves = run("Split", {F({2, 3}, {1, 2, 3, 4, 5, 6})}, {}, 2);
+    expect_near(halves[1], {1, 3}, {4, 5, 6});
+    EXPECT_THROW(run("Split", {F({3}, {1, 2, 3}), I({2}, {1, 1})}, {}, 2), OnnxError);
+    // Slice: rows 1.., columns from -1 backwards with step -2; ends clamp.
+    Value m = F({3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+    expect_near(run1("Slice", {m, I({2}, {1, -1}), I({2}, {100, -100}), I({2}, {0, -1}), I({2}, {1, -2})}), {2, 2},
+                {7, 5, 11, 9});
+    expect_near(run1("Slice", {m, I({1}, {-2}), I({1}, {INT64_MAX}), I({1}, {-1})}), {3, 2}, {2, 3, 6, 7, 10, 11});
+    EXPECT_THROW(run1("Slice", {m, I({1}, {0}), I({1}, {1}), I({1}, {0}), I({1}, {0})}), OnnxError);
+}
+
+TEST(OnnxOps, GatherExpandTranspose) {
+    Value m = F({2, 3}, {1, 2, 3, 4, 5, 6});
+    expect_near(run1("Gather", {m, I({2}, {-1, 0})}, {{"axis", ai(-1)}}), {2, 2}, {3, 1, 6, 4});
+    expect_near(run1("Gather", {m, I({}, {1})}, {{"axis", ai(0)}}), {3}, {4, 5, 6});  // scalar index drops the axis
+    EXPECT_THROW(run1("Gather", {m, I({1}, {3})}, {{"axis", ai(1)}}), OnnxError);
+    // Expand is bidirectional: [3,1] with shape [2,1,2] gives [2,3,2].
+    Value e = run1("Expand", {F({3, 1}, {1, 2, 3}), I({3}, {2, 1, 2})});
+    expect_near(e, {2, 3, 2}, {1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
+    expect_near(run1("Transpose", {m}), {3, 2}, {1, 4, 2, 5, 3, 6});
+    Value t3 = F({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7});
+    expect_near(run1("Transpose", {t3}, {{"perm", ints({1, 2, 0})}}), {2, 2, 2}, {0, 4, 1, 5, 2, 6, 3, 7});
+    EXPECT_THROW(run1("Transpose", {t3}, {{"perm", ints({0, 0, 1})}}), OnnxError);
+}
+
+TEST(OnnxOps, ConstantsAndRange) {
+    expect_near(run1("Constant", {}, {{"value", at(F({2}, {1, 2}))}}), {2}, {1, 2});
+    EXPECT_EQ(il(run1("Constant", {}, {{"value_ints", ints({4, 5})}})), (std::vector<int64_t>{4, 5}));
+    Value z = run1("ConstantOfShape", {I({2}, {2, 1})});
+    expect_near(z, {2, 1}, {0, 0});
+    Value seven = run1("ConstantOfShape", {I({1}, {3})}, {{"value", at(I({1}, {7}))}});
+    EXPECT_EQ(seven.dtype, DType::Int64);
+    EXPECT_EQ(il(seven), (std::vector<int64_t>{7, 7, 7}));
+    EXPECT_EQ(il(run1("Range", {I({}, {1}), I({}, {8}), I({}, {3})})), (std::vector<int64_t>{1, 4, 7}));
+    expect_near(run1("Range", {F({}, {1}), F({}, {0}), F({}, {-0.5f})}), {2}, {1, 0.5f});
+    EXPECT_EQ(run1("Range", {I({}, {5}), I({}, {1}), I({}, {1})}).numel(), 0);
+}
+
+TEST(OnnxOps, MatMulBroadcasting) {
+    // [2,1,2] x [2,1]: B shared by both batches.
+    expect_near(run1("MatMul", {F({2, 1, 2}, {1, 2, 3, 4}), F({2, 1}, {10, 1})}), {2, 1, 1}, {12, 34});
+    // [1,1,2] x [2,2,1]: A broadcast over B's batch.
+    expect_near(run1("MatMul", {F({1, 1, 2}, {1, 2}), F({2, 2, 1}, {1, 1, 2, 3})}), {2, 1, 1}, {3, 8});
+    // Same batch: [2,1,2] x [2,2,2].
+    expect_near(run1("MatMul", {F({2, 1, 2}, {1, 0, 0, 1}), F({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8})}), {2, 1, 2}, {1, 2, 7, 8});
+    // 1-D operands: the vector dimensions vanish.
+    expect_near(run1("MatMul", {F({2}, {1, 2}), F({2, 3}, {1, 2, 3, 4, 5, 6})}), {3}, {9, 12, 15});
+    expect_near(run1("MatMul", {F({2, 2}, {1, 2, 3, 4}), F({2}, {1, 1})}), {2}, {3, 7});
+    EXPECT_THROW(run1("MatMul", {F({2, 3}, {1, 2, 3, 4, 5, 6}), F({2, 1}, {1, 2})}), OnnxError);
+}
+
+TEST(OnnxOps, Gemm) {
+    Value a = F({2, 2}, {1, 2, 3, 4});
+    Value b = F({2, 2}, {1, 0, 1, 1});
+    // transB with a bias row: A·B^T + c.
+    expect_near(run1("Gemm", {a, b, F({2}, {10, 20})}, {{"transB", ai(1)}}), {2, 2}, {11, 23, 13, 27});
+    // transA, alpha 2, beta 0.5 with a column C [2,1]: 2·A^T·B + 0.5·c.
+    expect_near(run1("Gemm", {a, b, F({2, 1}, {2, 4})}, {{"transA", ai(1)}, {"alpha", af(2)}, {"beta", af(0.5f)}}), {2, 2},
+                {9, 7, 14, 10});
+    expect_near(run1("Gemm", {a, b}), {2, 2}, {3, 2, 7, 4});
+}
+
+TEST(OnnxOps, ConvAndConvTranspose) {
+    // 3x3 image 1..9, 2x2 kernel [1,0;0,1], pad 1, stride 2 -> 2x2, plus bias 1.
+    Value x = F({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    Value w = F({1, 1, 2, 2}, {1, 0, 0, 1});
+    expect_near(run1("Conv", {x, w, F({1}, {1})}, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}), {1, 1, 2, 2},
+                {2, 4, 8, 15});
+    // No padding, stride 1: sums of diagonal pairs.
+    expect_near(run1("Conv", {x, w}), {1, 1, 2, 2}, {6, 8, 12, 14});
+    // Two groups of one channel each, 1x1 kernels scale each channel.
+    Value x2 = F({1, 2, 1, 2}, {1, 2, 3, 4});
+    expect_near(run1("Conv", {x2, F({2, 1, 1, 1}, {2, -1})}, {{"group", ai(2)}}), {1, 2, 1, 2}, {2, 4, -3, -4});
+    // ConvTranspose k2 s2: each input pixel paints a 2x2 block of kernel * value (+ bias).
+    Value xt = F({1, 1, 1, 2}, {1, 2});
+    Value wt = F({1, 1, 2, 2}, {1, 2, 3, 4});
+    expect_near(run1("ConvTranspose", {xt, wt, F({1}, {0.5f})}, {{"strides", ints({2, 2})}}), {1, 1, 2, 4},
+                {1.5f, 2.5f, 2.5f, 4.5f, 3.5f, 4.5f, 6.5f, 8.5f});
+    // Stride 1 overlaps: [1,2] with kernel [1,1] -> [1,3,2].
+    expect_near(run1("ConvTranspose", {xt, F({1, 1, 1, 2}, {1, 1})}), {1, 1, 1, 3}, {1, 3, 2});
+    EXPECT_THROW(run1("Conv", {x, F({1, 2, 2, 2}, std::vector<float>(8, 1))}), OnnxError);
+}
+
+TEST(OnnxOps, NormsAndSoftmax) {
+    // Row [1,2,3]: mean 2, variance 2/3 -> (x-2)/sqrt(2/3) = -1.2247, 0, 1.2247; then *2 + 1.
+    Value y = run1("LayerNormalization", {F({1, 3}, {1, 2, 3}), F({3}, {2, 2, 2}), F({3}, {1, 1, 1})},
+                   {{"axis", ai(-1)}, {"epsilon", af(0)}});
+    expect_near(y, {1, 3}, {1 - 2.4494897f, 1, 1 + 2.4494897f}, 1e-4f);
+    // Softmax over the last axis, and over axis 0 (not the last).
+    float e = std::exp(1.0f);
+    expect_near(run1("Softmax", {F({1, 2}, {0, 1})}), {1, 2}, {1 / (1 + e), e / (1 + e)});
+    expect_near(run1("Softmax", {F({2, 2}, {0, 5, 1, 5})}, {{"axis", ai(0)}}), {2, 2}, {1 / (1 + e), 0.5f, e / (1 + e), 0.5f});
+}
+
+TEST(OnnxOps, Reductions) {
+    Value x = F({2, 3}, {1, 2, 3, 4, 5, 9});
+    expect_near(run1("ReduceMean", {x}, {{"axes", ints({-1})}}), {2, 1}, {2, 6});
+    expect_near(run1("ReduceMean", {x}, {{"axes", ints({0})}, {"keepdims", ai(0)}}), {3}, {2.5f, 3.5f, 6});
+    expect_near(run1("ReduceMean", {x, I({1}, {1})}), {2, 1}, {2, 6});  // opset 18 axes input
+    expect_near(run1("ReduceMax", {x}, {{"keepdims", ai(0)}}), {}, {9});
+    expect_near(run1("ReduceMax", {x}, {{"axes", ints({0})}}), {1, 3}, {4, 5, 9});
+    Value am = run1("ArgMax", {F({2, 3}, {1, 7, 7, 9, 0, 9})}, {{"axis", ai(-1)}, {"keepdims", ai(0)}});
+    EXPECT_EQ(il(am), (std::vector<int64_t>{1, 0}));
+    Value last = run1("ArgMax", {F({2, 3}, {1, 7, 7, 9, 0, 9})}, {{"axis", ai(1)}, {"select_last_index", ai(1)}});
+    EXPECT_EQ(last.shape, (Shape{2, 1}));
+    EXPECT_EQ(il(last), (std::vector<int64_t>{2, 2}));
+}
+
+TEST(OnnxOps, Resize) {
+    Value x = F({1, 1, 1, 2}, {0, 1});
+    Value none;
+    // half_pixel linear 2 -> 4: source x = (o + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped to [0, 1].
+    std::map<std::string, Attribute> lin{{"mode", as("linear")}, {"coordinate_transformation_mode", as("half_pixel")}};
+    expect_near(run1("Resize", {x, none, none, I({4}, {1, 1, 1, 4})}, lin), {1, 1, 1, 4}, {0, 0.25f, 0.75f, 1});
+    // Scales input, align_corners: 2 -> 3 samples 0, 0.5, 1.
+    std::map<std::string, Attribute> ac{{"mode", as("linear")}, {"coordinate_transformation_mode", as("align_corners")}};
+    expect_near(run1("Resize", {x, none, F({4}, {1, 1, 1, 1.5f})}, ac), {1, 1, 1, 3}, {0, 0.5f, 1});
+    // Both axes: 2x2 -> 1x1 half_pixel samples the centre (0.5, 0.5): mean of the four.
+    expect_near(run1("Resize", {F({1, 1, 2, 2}, {0, 1, 2, 3}), none, none, I({4}, {1, 1, 1, 1})}, lin), {1, 1, 1, 1}, {1.5f});
+    // Nearest, asymmetric, floor: 2 -> 4 repeats each value twice.
+    std::map<std::string, Attribute> nn{{"mode", as("nearest")}, {"coordinate_transformation_mode", as("asymmetric")},
+                                        {"nearest_mode", as("floor")}};
+    expect_near(run1("Resize", {F({1, 1, 1, 2}, {5, 7}), none, none, I({4}, {1, 1, 1, 4})}, nn), {1, 1, 1, 4}, {5, 5, 7, 7});
+    std::map<std::string, Attribute> cubic{{"mode", as("cubic")}};
+    EXPECT_THROW(run1("Resize", {x, none, none, I({4}, {1, 1, 1, 4})}, cubic), OnnxError);
+    EXPECT_THROW(run1("Resize", {x, none, none, I({4}, {2, 1, 1, 4})}, lin), OnnxError);  // batch resize
+}
+
+TEST(OnnxOps, DynamicQuantizeLinear) {
+    // The specification's example: range [-3, 2] -> scale 5/255, zero point round(3 / scale) = 153.
+    auto out = run("DynamicQuantizeLinear", {F({6}, {0, 2, -3, -2.5f, 1.34f, 0.5f})}, {}, 3);
+    ASSERT_EQ(out[0].dtype, DType::UInt8);
+    EXPECT_EQ(il(out[0]), (std::vector<int64_t>{153, 255, 0, 26, 221, 179}));
+    EXPECT_NEAR(out[1].data<float>()[0], 5.0f / 255.0f, 1e-7f);
+    EXPECT_EQ(out[2].get_i64(0), 153);
+    // All positive: the range still includes 0, so zero point 0 and scale max/255.
+    auto pos = run("DynamicQuantizeLinear", {F({3}, {1, 2.55f, 0.5f})}, {}, 3);
+    EXPECT_EQ(il(pos[0]), (std::vector<int64_t>{100, 255, 50}));
+    EXPECT_EQ(pos[2].get_i64(0), 0);
+}
+
+TEST(OnnxOps, MatMulInteger) {
+    // The specification's example: A - 12 times B (zero point 0).
+    Value a = U8({4, 3}, {11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0});
+    Value b = U8({3, 2}, {1, 4, 2, 5, 3, 6});
+    Value y = run1("MatMulInteger", {a, b, U8({}, {12}), U8({}, {0})});
+    ASSERT_EQ(y.dtype, DType::Int32);
+    EXPECT_EQ(il(y), (std::vector<int64_t>{-38, -83, -44, -98, -50, -113, -56, -128}));
+    // int8 B with a per-column zero point [1, -1], broadcast over A's batch of 2.
+    Value a2 = U8({2, 1, 2}, {1, 2, 3, 4});
+    Value b2 = T8<int8_t>(DType::Int8, {2, 2}, {1, -1, 2, 0});
+    Value z2 = T8<int8_t>(DType::Int8, {2}, {1, -1});
+    // B - zp = [[0, 0], [1, 1]] -> rows [2, 2] and [4, 4].
+    EXPECT_EQ(il(run1("MatMulInteger", {a2, b2, Value{}, z2})), (std::vector<int64_t>{2, 2, 4, 4}));
+    EXPECT_THROW(run1("MatMulInteger", {F({1, 1}, {1}), b}), OnnxError);
+}
+
+TEST(OnnxOps, ConvIntegerAndLinearQuantization) {
+    // The specification's example: x 2..10 (zero point 1), a 2x2 kernel of ones.
+    Value x = U8({1, 1, 3, 3}, {2, 3, 4, 5, 6, 7, 8, 9, 10});
+    Value w = U8({1, 1, 2, 2}, {1, 1, 1, 1});
+    Value y = run1("ConvInteger", {x, w, U8({}, {1})});
+    ASSERT_EQ(y.dtype, DType::Int32);
+    EXPECT_EQ(y.shape, (Shape{1, 1, 2, 2}));
+    EXPECT_EQ(il(y), (std::vector<int64_t>{12, 16, 24, 28}));
+    // With pads 1 the border reads the zero point, contributing nothing.
+    Value yp = run1("ConvInteger", {x, w, U8({}, {1})}, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}});
+    EXPECT_EQ(il(yp), (std::vector<int64_t>{1, 5, 11, 28}));
+    // DequantizeLinear: (x - 128) * 2.
+    expect_near(run1("DequantizeLinear", {U8({4}, {0, 3, 128, 255}), F({}, {2}), U8({}, {128})}), {4}, {-256, -250, 0, 254});
+    // Per-axis scales on axis 1.
+    expect_near(run1("DequantizeLinear", {U8({1, 2}, {3, 3}), F({2}, {1, 10}), U8({2}, {1, 2})}, {{"axis", ai(1)}}), {1, 2},
+                {2, 10});
+    // QuantizeLinear rounds half to even and saturates: 3/2 = 1.5 -> 2.
+    Value q = run1("QuantizeLinear", {F({6}, {0, 2, 3, 1000, -254, -1000}), F({}, {2}), U8({}, {128})});
+    EXPECT_EQ(il(q), (std::vector<int64_t>{128, 129, 130, 255, 1, 0}));
+}
+
+// A graph y = x + (a * b): the product of two initializers is folded at load, one node remains.
+TEST(OnnxGraph, FoldsConstantsAndRuns) {
+    ::onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    auto* g = m.mutable_graph();
+    for (auto [name, v] : {std::pair<const char*, float>{"a", 2.0f}, {"b", 3.0f}}) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(1);
+        t->add_dims(1);
+        t->add_float_data(v);
+    }
+    auto* in = g->add_input();
+    in->set_name("x");
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_param("n");
+    auto* n1 = g->add_node();
+    n1->set_op_type("Mul");
+    n1->add_input("a");
+    n1->add_input("b");
+    n1->add_output("ab");
+    auto* n2 = g->add_node();
+    n2->set_op_type("Add");
+    n2->add_input("x");
+    n2->add_input("ab");
+    n2->add_output("y");
+    g->add_output()->set_name("y");
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    Graph graph = Graph::parse(m.SerializeAsString(), "tiny");
+    EXPECT_EQ(graph.runtime_nodes(), 1u);
+    std::vector<Value> out = graph.run({{"x", F({3}, {1, 2, 3})}});
+    expect_near(out[0], {3}, {7, 8, 9});
+    // Wrong type and wrong rank are named.
+    try {
+        graph.run({{"x", I({3}, {1, 2, 3})}});
+        FAIL() << "no error";
+    } catch (const OnnxError& e) {
+        EXPECT_NE(std::string(e.what()).find("graph input 'x' is int64[3], expected float[?]"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(graph.run({}), OnnxError);
+    // A node reading a value nobody produces fails at load.
+    n2->set_input(1, "missing");
+    try {
+        Graph::parse(m.SerializeAsString(), "tiny");
+        FAIL() << "no error";
+    } catch (const OnnxError& e) {
+        EXPECT_NE(std::string(e.what()).find("reads 'missing'"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
