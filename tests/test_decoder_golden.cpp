@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <memory>
 #include <stdexcept>
 #include <unistd.h>
@@ -114,6 +115,7 @@ std::vector<double> full_logits(const float* lowres, int input_h, int input_w, i
 struct CaseParam {
     std::string model, image;
 };
+void PrintTo(const CaseParam& p, std::ostream* os) { *os << p.model << "/" << p.image; }
 std::string case_name(const testing::TestParamInfo<CaseParam>& info) {
     return info.param.model + "_" + info.param.image;
 }

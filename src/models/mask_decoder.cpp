@@ -1,6 +1,5 @@
 #include "models/mask_decoder.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
