@@ -459,6 +459,26 @@ TEST_F(CheckpointTest, UnwrapsModelAndStateDict) {
     EXPECT_NE(err.find("state dict entry 'epoch' is int 3, not a tensor"), std::string::npos) << err;
 }
 
+// Parameters and tensors with Python state are pickled through wrapper calls.
+TEST_F(CheckpointTest, ParameterWrappers) {
+    Pickle pk;
+    pk.ordered_dict().op('(');
+    pk.str("param").global("torch._utils", "_rebuild_parameter");
+    pk.tensor("FloatStorage", "0", 4, 1, {3}, {1}).op('\x88').ordered_dict().op('\x87').op('R');
+    pk.str("typed").global("torch._tensor", "_rebuild_from_type_v2").op('(');
+    pk.global("torch._utils", "_rebuild_tensor_v2").global("torch", "Tensor").op('(');
+    pk.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").integer(4).op('t').op('Q');
+    pk.integer(0).tuple({2}).tuple({2}).op('\x89').ordered_dict().op('t').op('}').op('t').op('R');
+    pk.op('u').op('.');
+    std::string p = write("params.pt", make_zip({{"x/data.pkl", pk.b}, {"x/data/0", float_bytes({1, 2, 3, 4})}}));
+    Checkpoint ck = Checkpoint::open(p);
+    sam::Tensor param = ck.get("param", {3}), typed = ck.get("typed", {2});
+    EXPECT_EQ(param.data[0], 2.f);
+    EXPECT_EQ(param.data[2], 4.f);
+    EXPECT_EQ(typed.data[0], 1.f);
+    EXPECT_EQ(typed.data[1], 3.f);  // stride 2
+}
+
 TEST_F(CheckpointTest, UnknownGlobalsAreNamedNeverRun) {
     Pickle pk;
     pk.ordered_dict().op('(').str("w").global("os", "system").str("echo hi").op('\x85').op('R').op('u').op('.');

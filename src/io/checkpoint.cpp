@@ -93,6 +93,24 @@ void gather(const Shape& shape, const Shape& stride, const uint8_t* src, size_t 
     }
 }
 
+// The arguments of the _rebuild_tensor_v2 call that makes `v`, looking through the wrappers
+// torch pickles for Parameters and for tensors carrying Python state; nullptr if `v` is
+// anything else.
+const std::vector<PickleRef>* rebuild_args(const PickleValue& v, int depth = 0) {
+    if (depth > 4) return nullptr;
+    static const std::vector<PickleRef> no_args;
+    const std::vector<PickleRef>& a = v.is(Kind::Object) ? v.args->items : no_args;
+    if (v.is_object_of("torch._utils._rebuild_tensor_v2")) return &v.args->items;
+    if ((v.is_object_of("torch._utils._rebuild_parameter") || v.is_object_of("torch._utils._rebuild_parameter_with_state")) &&
+        !a.empty())
+        return rebuild_args(*a[0], depth + 1);
+    // _rebuild_from_type_v2(func, new_type, args, state): func(*args), then a type change.
+    if (v.is_object_of("torch._tensor._rebuild_from_type_v2") && a.size() >= 3 && a[0]->is(Kind::Global) &&
+        a[0]->text == "torch._utils._rebuild_tensor_v2" && a[2]->is(Kind::Tuple))
+        return &a[2]->items;
+    return nullptr;
+}
+
 // Reads the tuple of non-negative ints that is a tensor's size or stride.
 Shape int_tuple(const std::string& path, const std::string& name, const char* what, const PickleValue& v) {
     if (!v.is(Kind::Tuple)) fail(path, "tensor '" + name + "': " + what + " is " + describe(v) + ", not a tuple");
@@ -194,13 +212,12 @@ Checkpoint Checkpoint::open(const std::string& path) {
     for (const auto& [k, v] : dict->entries) {
         if (!k->is(Kind::String)) fail(path, "state dict key is " + describe(*k) + ", not a string");
         const std::string& name = k->text;
-        const PickleValue* t = v.get();
-        if (t->is_object_of("torch._utils._rebuild_parameter") && !t->args->items.empty()) t = t->args->items[0].get();
-        if (!t->is_object_of("torch._utils._rebuild_tensor_v2"))
-            fail(path, "state dict entry '" + name + "' is " + describe(*t) +
+        const std::vector<PickleRef>* rebuild = rebuild_args(*v);
+        if (!rebuild)
+            fail(path, "state dict entry '" + name + "' is " + describe(*v) +
                            ", not a tensor (torch._utils._rebuild_tensor_v2); expected a state dict, "
                            "or a dict holding one under \"model\" or \"state_dict\"");
-        const auto& args = t->args->items;
+        const auto& args = *rebuild;
         if (args.size() < 4) fail(path, "tensor '" + name + "': _rebuild_tensor_v2 with " + std::to_string(args.size()) + " arguments");
 
         // Persistent id: ('storage', torch.<Type>Storage, key, location, numel).
