@@ -385,7 +385,7 @@ TEST(ImageResize, HandComputedWeights) {
     RgbImage src;
     src.width = 4;
     src.height = 1;
-    for (uint8_t v : {0, 100, 200, 255}) src.pixels.insert(src.pixels.end(), {v, v, v});
+    src.pixels = {0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255};
     const RgbImage out = sam::resize_bilinear_antialias(src, 2, 1);
     const std::vector<uint8_t> want = {71, 71, 71, 209, 209, 209};
     EXPECT_EQ(out.pixels, want);
@@ -400,7 +400,11 @@ TEST(ImageResize, HandComputedWeights) {
     RgbImage six;
     six.width = 6;
     six.height = 1;
-    for (int x = 0; x < 6; ++x) six.pixels.insert(six.pixels.end(), {uint8_t(30 * x), uint8_t(255 - 30 * x), 7});
+    for (int x = 0; x < 6; ++x) {
+        six.pixels.push_back(static_cast<uint8_t>(30 * x));
+        six.pixels.push_back(static_cast<uint8_t>(255 - 30 * x));
+        six.pixels.push_back(7);
+    }
     const std::vector<uint8_t> want6 = {38, 218, 7, 113, 143, 7};
     EXPECT_EQ(sam::resize_bilinear_antialias(six, 2, 1).pixels, want6);
     six.width = 1;
