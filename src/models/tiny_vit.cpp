@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace sam {
 namespace {
@@ -149,16 +150,21 @@ void window_attention(const TinyVitBlock& b, const float* x, int64_t B, int64_t 
 Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
     const int64_t C = b.dim, w = b.window;
     const int64_t nWin = ((H + w - 1) / w) * ((W + w - 1) / w), N = w * w;
-    Tensor windows = Tensor::empty({nWin * N, C});
-    window_partition(x.data, H, W, C, w, windows.data);
-    Tensor attended = Tensor::empty({nWin * N, C});
-    window_attention(b, windows.data, nWin, N, attended.data);
     Tensor x1 = Tensor::empty({H * W, C});
-    window_reverse_add(attended.data, x.data, H, W, C, w, x1.data);
-
+    {
+        profile::Scope scope("tinyvit.attention");
+        Tensor windows = Tensor::empty({nWin * N, C});
+        window_partition(x.data, H, W, C, w, windows.data);
+        Tensor attended = Tensor::empty({nWin * N, C});
+        window_attention(b, windows.data, nWin, N, attended.data);
+        window_reverse_add(attended.data, x.data, H, W, C, w, x1.data);
+    }
     Tensor x2 = Tensor::empty({H * W, C});
-    conv(b.local_conv, x1.data, H, W, x2.data, ops::Act::None);
-
+    {
+        profile::Scope scope("tinyvit.local_conv");
+        conv(b.local_conv, x1.data, H, W, x2.data, ops::Act::None);
+    }
+    profile::Scope scope("tinyvit.mlp");
     Tensor normed = Tensor::empty({H * W, C});
     ops::layer_norm(x2.data, H * W, C, b.mlp_norm_w.data, b.mlp_norm_b.data, kLayerNormEps, normed.data);
     Tensor hidden = Tensor::empty({H * W, b.fc1_w.dim(0)});
@@ -170,6 +176,7 @@ Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
 // PatchMerging: [H, W, C] -> [H/s, W/s, out].
 Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t H, int64_t W, int64_t& Ho,
                          int64_t& Wo) {
+    profile::Scope scope("tinyvit.patch_merging");
     Tensor h1 = Tensor::empty({H * W, m.conv1.out});
     pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu);
     Ho = ops::conv_out_size(H, 3, m.conv2.stride, 1);
@@ -183,6 +190,7 @@ Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t 
 
 // MBConv: gelu(project(gelu(dw(gelu(expand(x))))) + x).
 Tensor run_mbconv(const TinyVitMBConv& m, const Tensor& x, int64_t H, int64_t W) {
+    profile::Scope scope("tinyvit.mbconv");
     Tensor h1 = Tensor::empty({H * W, m.conv1.out});
     pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu);
     Tensor h2 = Tensor::empty({H * W, m.conv2.out});
@@ -265,11 +273,13 @@ std::unique_ptr<TinyVitEncoder> TinyVitEncoder::load(const io::Checkpoint& ck) {
 Tensor TinyVitEncoder::encode(const Tensor& input) const {
     if (input.shape != Shape{1024, 1024, 3})
         throw std::invalid_argument("TinyViT input must be [1024, 1024, 3], got " + input.shape_string());
-    Tensor e1 = Tensor::empty({512 * 512, embed1_.out});
-    conv(embed1_, input.data, 1024, 1024, e1.data, ops::Act::Gelu);
     Tensor x = Tensor::empty({256 * 256, embed2_.out});
-    conv(embed2_, e1.data, 512, 512, x.data, ops::Act::None);
-    e1 = Tensor();
+    {
+        profile::Scope scope("tinyvit.patch_embed");
+        Tensor e1 = Tensor::empty({512 * 512, embed1_.out});
+        conv(embed1_, input.data, 1024, 1024, e1.data, ops::Act::Gelu);
+        conv(embed2_, e1.data, 512, 512, x.data, ops::Act::None);
+    }
 
     int64_t H = 256, W = 256;
     for (const TinyVitStage& st : stages_) {
@@ -283,6 +293,7 @@ Tensor TinyVitEncoder::encode(const Tensor& input) const {
     }
 
     // Neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (per pixel over channels).
+    profile::Scope scope("tinyvit.neck");
     const int64_t P = H * W;
     Tensor n1 = Tensor::empty({P, 256});
     ops::linear(x.data, P, neck_conv1_.reshaped({256, neck_conv1_.dim(1)}), Tensor(), n1.data);

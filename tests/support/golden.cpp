@@ -126,12 +126,16 @@ PngData read_png(const std::string& path) {
     std::memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&img, path.c_str())) throw std::runtime_error("cannot read PNG " + path);
-    img.format = PNG_FORMAT_RGB;
-    PngData p{int(img.width), int(img.height), 3, std::vector<uint8_t>(PNG_IMAGE_SIZE(img))};
-    if (!png_image_finish_read(&img, nullptr, p.pixels.data(), 0, nullptr)) {
+    // RGBA then drop alpha: asking libpng's simplified reader for RGB would blend onto black.
+    img.format = PNG_FORMAT_RGBA;
+    std::vector<uint8_t> rgba(PNG_IMAGE_SIZE(img));
+    if (!png_image_finish_read(&img, nullptr, rgba.data(), 0, nullptr)) {
         png_image_free(&img);
         throw std::runtime_error("cannot decode PNG " + path);
     }
+    PngData p{int(img.width), int(img.height), 3, std::vector<uint8_t>(rgba.size() / 4 * 3)};
+    for (size_t i = 0; i < rgba.size() / 4; ++i)
+        for (int c = 0; c < 3; ++c) p.pixels[3 * i + c] = rgba[4 * i + c];
     return p;
 }
 }  // namespace

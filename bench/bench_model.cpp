@@ -1,0 +1,92 @@
+// Model benchmarks: image encoder per image, and a click (decoder + mask at the original size
+// + brush RLE) on a 1920x1080 image. One JSON line per figure; --profile adds per-stage lines.
+//   bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile]
+// The default checkpoint is the golden full-size MobileSAM with random weights: same shapes,
+// same work as the published mobile_sam.pt.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "bench_util.hpp"
+#include "io/image.hpp"
+#include "labelstudio/brush_rle.hpp"
+#include "models/mask_postprocess.hpp"
+#include "models/model_loader.hpp"
+#include "models/preprocess.hpp"
+#include "tensor/profile.hpp"
+
+namespace {
+
+sam::RgbImage synthetic_image(int w, int h) {
+    sam::RgbImage img;
+    img.width = w, img.height = h;
+    img.pixels.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
+            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
+        }
+    return img;
+}
+
+void print_profile(const char* prefix, int runs) {
+    for (const auto& [stage, total] : sam::profile::totals())
+        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"runs\": %d}\n", prefix, stage.c_str(),
+                    total / runs, runs);
+    sam::profile::reset();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string checkpoint = std::string(SAM_SOURCE_DIR) + "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    int encoder_runs = 5, click_runs = 30;
+    bool profile = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--checkpoint" && i + 1 < argc) checkpoint = argv[++i];
+        else if (a == "--encoder-runs" && i + 1 < argc) encoder_runs = std::atoi(argv[++i]);
+        else if (a == "--click-runs" && i + 1 < argc) click_runs = std::atoi(argv[++i]);
+        else if (a == "--profile") profile = true;
+        else {
+            std::fprintf(stderr, "usage: bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile]\n");
+            return 2;
+        }
+    }
+    sam::ModelChoice choice;
+    choice.sam_choice = "SAM";
+    choice.vith_checkpoint = checkpoint;
+    auto model = sam::load_segmenter(choice);
+    const std::string tag = "\"model\": \"" + model->description() + "\"";
+
+    const sam::RgbImage image = synthetic_image(1920, 1080);
+    sam::ImageEmbedding emb = model->embed(image);  // warm-up: primitives created, pages touched
+
+    int w, h;
+    auto pre = sambench::time_runs(encoder_runs, [&] { sam::preprocess_image(image, &w, &h); });
+    sambench::print_json("preprocess_1080p", pre, tag);
+    sam::profile::enable(profile);
+    auto enc = sambench::time_runs(encoder_runs, [&] { emb = model->embed(image); });
+    sam::profile::enable(false);
+    sambench::print_json("embed_1080p", enc, tag);
+    if (profile) print_profile("embed_1080p", encoder_runs);
+
+    sam::Prompt prompt;
+    prompt.points.push_back({1100.5f, 400.25f, 1});
+    prompt.multimask = true;  // a single click is ambiguous: best of three, as the server does
+    sam::Prediction pred;
+    std::vector<uint8_t> mask, rle;
+    auto dec = sambench::time_runs(click_runs, [&] { pred = model->predict(emb, prompt); });
+    sambench::print_json("decoder_click", dec, tag);
+    auto post = sambench::time_runs(click_runs, [&] { mask = sam::binary_mask(pred, pred.best()); });
+    sambench::print_json("mask_postprocess_1080p", post);
+    auto enc_rle = sambench::time_runs(click_runs, [&] { rle = sam::ls::encode_brush_rle(mask.data(), 1920, 1080); });
+    sambench::print_json("brush_rle_1080p", enc_rle);
+    auto click = sambench::time_runs(click_runs, [&] {
+        pred = model->predict(emb, prompt);
+        mask = sam::binary_mask(pred, pred.best());
+        rle = sam::ls::encode_brush_rle(mask.data(), 1920, 1080);
+    });
+    sambench::print_json("click_1080p", click, tag);
+    return 0;
+}
