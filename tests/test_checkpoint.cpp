@@ -401,6 +401,7 @@ TEST_F(CheckpointTest, HalfBFloat16AndStrides) {
     pk.str("f.scalar").tensor("FloatStorage", "2", 12, 5, {}, {});
     pk.str("d.vec").tensor("DoubleStorage", "3", 2, 0, {2}, {1});
     pk.str("l.vec").tensor("LongStorage", "4", 2, 0, {2}, {1});
+    pk.str("f.empty").tensor("FloatStorage", "2", 12, 100, {0, 3}, {3, 1});  // empty: offset unchecked
     pk.op('u').op('.');
     std::string p = write("tiny.pt", make_zip({{"tiny/data.pkl", pk.b},
                                                {"tiny/data/0", half_bytes(half)},
@@ -412,7 +413,7 @@ TEST_F(CheckpointTest, HalfBFloat16AndStrides) {
                                               /*zip64=*/true));
     Checkpoint ck = Checkpoint::open(p);
     ASSERT_EQ(ck.names(), (std::vector<std::string>{"h.contig", "h.transposed", "b.strided", "f.view", "f.transposed",
-                                                    "f.scalar", "d.vec", "l.vec"}));
+                                                    "f.scalar", "d.vec", "l.vec", "f.empty"}));
     EXPECT_EQ(ck.dtype("h.contig"), DType::F16);
     EXPECT_EQ(ck.dtype("b.strided"), DType::BF16);
 
@@ -430,6 +431,7 @@ TEST_F(CheckpointTest, HalfBFloat16AndStrides) {
     expect_values("f.scalar", {}, {5});
     expect_values("d.vec", {2}, {1.25f, -3.5f});
     expect_values("l.vec", {2}, {7, -9});
+    expect_values("f.empty", {0, 3}, {});
 
     // Contiguous float32 with an offset: a view at storage + 4 floats; the transpose is a copy.
     sam::Tensor view = ck.get("f.view"), scalar = ck.get("f.scalar"), copy = ck.get("f.transposed");

@@ -38,9 +38,9 @@ public:
     Shape shape(const std::string& name) const;  // throws CheckpointError if missing
     DType dtype(const std::string& name) const;
     // Float32 tensor. Zero-copy view into the mapping when stored as contiguous float32
-    // (Tensor::owner keeps the mapping alive; writes through it stay private to this process
-    // and are seen by later get() calls); otherwise converted (f16/bf16/f64/ints/bool -> f32,
-    // strides honoured) into a fresh block.
+    // (Tensor::owner keeps the mapping alive; treat it as read-only: every get() of that name
+    // shares it, and a write never reaches the file); otherwise converted (f16/bf16/f64/ints/
+    // bool -> f32, strides honoured) into a fresh block.
     Tensor get(const std::string& name) const;
     // Same, but first checks the shape: "<file>: missing tensor '<key>'" /
     // "<file>: tensor '<key>' has shape [a, b], expected [c, d]".

@@ -129,7 +129,9 @@ ZipArchive ZipArchive::open(const std::string& path) {
     }
     // Private + writable: pages stay shared with the page cache until someone writes to a
     // view, which then gets a private copy instead of a crash (the file never changes).
+    // Under strict overcommit that can be refused; read-only is then the fallback.
     void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (addr == MAP_FAILED && errno == ENOMEM) addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     ::close(fd);
     if (addr == MAP_FAILED) throw ZipError(path + ": cannot mmap: " + std::strerror(err));

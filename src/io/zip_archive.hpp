@@ -30,8 +30,9 @@ public:
         uint16_t flags = 0;    // general purpose bit flags (bit 0: encrypted)
     };
 
-    // mmap the file (private: writes through a view never reach the file) and parse the
-    // central directory. Throws ZipError naming the file and what is wrong.
+    // mmap the file (private, copy-on-write where the system allows it: writes through a
+    // view never reach the file) and parse the central directory. Throws ZipError naming
+    // the file and what is wrong.
     static ZipArchive open(const std::string& path);
 
     const std::string& path() const { return path_; }
