@@ -1,0 +1,87 @@
+// A click through HTTP on the in-process server with the real model: on a cached 1080p image
+// (RLE included; DESIGN.md target 30 ms median) and the first click on an uncached one.
+// MOBILESAM_CHECKPOINT picks the checkpoint (default: the golden random-weight MobileSAM).
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "bench_util.hpp"
+#include "io/png_writer.hpp"
+#include "models/model_loader.hpp"
+#include "server/http_server.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+const char* kConfig = R"(<View><Image name="image" value="$image"/>
+<BrushLabels name="tag" toName="image"><Label value="Object"/></BrushLabels>
+<KeyPointLabels name="kp" toName="image" smart="true"><Label value="Object"/></KeyPointLabels></View>)";
+
+json click(const std::string& file, double xp, double yp) {
+    json kp = {{"original_width", 1920}, {"original_height", 1080}, {"image_rotation", 0},
+               {"value", {{"x", xp}, {"y", yp}, {"width", 0.3}, {"keypointlabels", {"Object"}}}},
+               {"id", "k"}, {"from_name", "kp"}, {"to_name", "image"}, {"type", "keypointlabels"}, {"is_positive", true}};
+    return {{"tasks", json::array({{{"id", 1}, {"data", {{"image", "/data/local-files/?d=" + file}}}}})},
+            {"label_config", kConfig},
+            {"params", {{"context", {{"result", json::array({kp})}}}}}};
+}
+
+// A 1920x1080 gray gradient with a bright disk, different per seed.
+void write_image(const std::string& path, int seed) {
+    std::vector<uint8_t> px(1920 * 1080);
+    for (int y = 0; y < 1080; ++y)
+        for (int x = 0; x < 1920; ++x) {
+            int dx = x - 960 - seed * 50, dy = y - 540;
+            px[y * 1920 + x] = dx * dx + dy * dy < 200 * 200 ? 230 : static_cast<uint8_t>((x + y + seed * 37) / 12);
+        }
+    sam::write_png_gray(path, 1920, 1080, px.data());
+}
+
+}  // namespace
+
+int main() {
+    namespace fs = std::filesystem;
+    const char* env = std::getenv("MOBILESAM_CHECKPOINT");
+    sam::ModelChoice choice;
+    choice.mobilesam_checkpoint = env ? env : SAM_SOURCE_DIR "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    std::shared_ptr<const sam::Segmenter> model = sam::load_segmenter(choice);
+
+    fs::path root = fs::temp_directory_path() / ("sam-bench-server-" + std::to_string(::getpid()));
+    fs::create_directories(root);
+    for (int i = 0; i < 4; ++i) write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
+
+    sam::server::ServerConfig config;
+    config.host = "127.0.0.1";
+    config.port = 0;
+    config.document_root = root.string();
+    spdlog::set_level(spdlog::level::warn);
+    sam::server::HttpServer server(config, model);
+    server.start();
+    httplib::Client client("127.0.0.1", server.port());
+    client.set_read_timeout(120);
+    client.set_keep_alive(true);  // Label Studio's browser keeps its connection too
+
+    auto post = [&](const json& body) {
+        auto res = client.Post("/predict", body.dump(), "application/json");
+        if (!res || res->status != 200) {
+            std::fprintf(stderr, "bench_server: predict failed: %s\n", res ? res->body.c_str() : "no answer");
+            std::exit(1);
+        }
+    };
+    int n = 0;
+    auto first = sambench::time_runs(3, [&] { ++n; post(click("img" + std::to_string(n) + ".png", 50, 50)); });
+    sambench::print_json("server_first_click_uncached_1080p", first, "\"image\": \"1920x1080\"");
+    post(click("img0.png", 50, 50));  // embed it
+    int k = 0;
+    auto cached = sambench::time_runs(50, [&] { ++k; post(click("img0.png", 10 + k % 80, 10 + (k * 7) % 80)); });
+    sambench::print_json("server_click_cached_1080p", cached, "\"image\": \"1920x1080\", \"target_median\": 0.030");
+    server.stop();
+    fs::remove_all(root);
+    return 0;
+}
