@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <optional>
 
 #include "labelstudio/errors.hpp"
@@ -60,7 +61,7 @@ std::optional<std::string> region_label(const json& value, const std::string& ty
 PromptBox rectangle_box(float x, float y, float w, float h, double rotation_deg) {
     if (rotation_deg == 0) return {x, y, x + w, y + h};
     // Corners rotated clockwise (y points down) around the top-left corner.
-    const double a = rotation_deg * M_PI / 180.0, c = std::cos(a), s = std::sin(a);
+    const double a = rotation_deg * std::numbers::pi / 180.0, c = std::cos(a), s = std::sin(a);
     const double cx[4] = {0, w, w, 0}, cy[4] = {0, 0, h, h};
     double x0 = x, y0 = y, x1 = x, y1 = y;
     for (int i = 0; i < 4; i++) {
