@@ -1,7 +1,9 @@
 #include "models/tiny_vit.hpp"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
@@ -64,100 +66,68 @@ void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::A
     ops::matmul(m);
 }
 
-// x [H, W, C] -> windows [nH * nW, w * w, C], zero-padded at the bottom and right.
-void window_partition(const float* x, int64_t H, int64_t W, int64_t C, int64_t w, float* out) {
-    const int64_t nH = (H + w - 1) / w, nW = (W + w - 1) / w;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t wy = 0; wy < nH; ++wy)
-        for (int64_t wx = 0; wx < nW; ++wx)
-            for (int64_t iy = 0; iy < w; ++iy) {
-                const int64_t y = wy * w + iy;
-                float* dst = out + (((wy * nW + wx) * w + iy) * w) * C;
-                for (int64_t ix = 0; ix < w; ++ix) {
-                    const int64_t xx = wx * w + ix;
-                    if (y < H && xx < W)
-                        std::memcpy(dst + ix * C, x + (y * W + xx) * C, C * sizeof(float));
-                    else
-                        std::memset(dst + ix * C, 0, C * sizeof(float));
-                }
-            }
-}
-
-// y [H, W, C] = x + windows cropped back to H x W.
-void window_reverse_add(const float* windows, const float* x, int64_t H, int64_t W, int64_t C, int64_t w,
-                        float* y) {
-    const int64_t nW = (W + w - 1) / w;
-#pragma omp parallel for schedule(static)
-    for (int64_t yy = 0; yy < H; ++yy)
-        for (int64_t xx = 0; xx < W; ++xx) {
-            const float* src = windows + ((((yy / w) * nW + xx / w) * w + yy % w) * w + xx % w) * C;
-            const float* r = x + (yy * W + xx) * C;
-            float* d = y + (yy * W + xx) * C;
+// Windowed attention straight from the per-token qkv rows: no window copies of the tokens.
+// TinyViT pads the token grid with zeros before its attention (whose LayerNorm then turns a
+// zero token into `beta`), so a padded position's q, k, v is the constant row `pad_qkv`; padded
+// positions act as keys but their own outputs are dropped, so they are never computed.
+// qkv lays out each head's q, k, v side by side ([heads, 3, head_dim] per token), unlike ViT.
+// out [H*W, C]: the heads' outputs concatenated, before the output projection.
+void window_attention(const TinyVitBlock& b, const float* qkv, int64_t H, int64_t W, float* out) {
+    const int64_t C = b.dim, heads = b.heads, hd = C / heads, ws = b.window, N = ws * ws;
+    const int64_t nWy = (H + ws - 1) / ws, nWx = (W + ws - 1) / ws;
+    const float scale = 1.0f / std::sqrt(float(hd));
+#pragma omp parallel
+    {
+        std::vector<float> kt(hd * N), v(N * hd), s(N);
+        std::vector<const float*> rows(N);
+#pragma omp for collapse(3) schedule(static)
+        for (int64_t wy = 0; wy < nWy; ++wy)
+            for (int64_t wx = 0; wx < nWx; ++wx)
+                for (int64_t h = 0; h < heads; ++h) {
+                    for (int64_t j = 0; j < N; ++j) {
+                        const int64_t y = wy * ws + j / ws, x = wx * ws + j % ws;
+                        rows[j] = (y < H && x < W ? qkv + (y * W + x) * 3 * C : b.pad_qkv.data) + h * 3 * hd;
+                        for (int64_t d = 0; d < hd; ++d) kt[d * N + j] = rows[j][hd + d];
+                        std::memcpy(&v[j * hd], rows[j] + 2 * hd, hd * sizeof(float));
+                    }
+                    const float* bias = b.attn_bias.data + h * N * N;
+                    for (int64_t i = 0; i < N; ++i) {
+                        const int64_t y = wy * ws + i / ws, x = wx * ws + i % ws;
+                        if (y >= H || x >= W) continue;
+                        const float* q = rows[i];
+                        std::fill(s.begin(), s.end(), 0.0f);
+                        for (int64_t d = 0; d < hd; ++d) {
+                            const float qd = q[d];
+                            const float* kd = &kt[d * N];
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) d[c] = r[c] + src[c];
-        }
-}
-
-// TinyViT attention on windows: x [B, N, C] -> out [B, N, C]. The qkv projection lays out each
-// head's q, k, v side by side ([heads, 3, head_dim] per token), unlike the standard ViT.
-void window_attention(const TinyVitBlock& b, const float* x, int64_t B, int64_t N, float* out) {
-    const int64_t C = b.dim, heads = b.heads, hd = C / heads, rows = B * N;
-    Tensor normed = Tensor::empty({rows, C});
-    ops::layer_norm(x, rows, C, b.attn_norm_w.data, b.attn_norm_b.data, kLayerNormEps, normed.data);
-    Tensor qkv = Tensor::empty({rows, 3 * C});
-    ops::linear(normed.data, rows, b.qkv_w, b.qkv_b, qkv.data);
-
-    // Split into per-(window, head) contiguous q, k, v [B, heads, N, hd].
-    Tensor q = Tensor::empty({B, heads, N, hd}), k = Tensor::empty({B, heads, N, hd}),
-           v = Tensor::empty({B, heads, N, hd});
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t bi = 0; bi < B; ++bi)
-        for (int64_t h = 0; h < heads; ++h)
-            for (int64_t n = 0; n < N; ++n) {
-                const float* src = qkv.data + (bi * N + n) * 3 * C + h * 3 * hd;
-                const int64_t o = ((bi * heads + h) * N + n) * hd;
-                std::memcpy(q.data + o, src, hd * sizeof(float));
-                std::memcpy(k.data + o, src + hd, hd * sizeof(float));
-                std::memcpy(v.data + o, src + 2 * hd, hd * sizeof(float));
-            }
-
-    Tensor scores = Tensor::empty({B, heads, N, N});
-    ops::MatmulArgs s;
-    s.a = q.data, s.b = k.data, s.c = scores.data;
-    s.batch = B * heads, s.M = N, s.K = hd, s.N = N, s.trans_b = true;
-    s.alpha = 1.0f / std::sqrt(float(hd));
-    ops::matmul(s);
-    ops::softmax_rows(scores.data, B * heads * N, N, 1.0f, b.attn_bias.data, heads * N);
-
-    Tensor ctx = q;  // q is no longer needed: reuse it for attn @ v
-    ops::MatmulArgs o;
-    o.a = scores.data, o.b = v.data, o.c = ctx.data;
-    o.batch = B * heads, o.M = N, o.K = N, o.N = hd;
-    ops::matmul(o);
-
-    // [B, heads, N, hd] -> [B, N, heads * hd], then the output projection.
-    Tensor merged = Tensor::empty({rows, C});
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t bi = 0; bi < B; ++bi)
-        for (int64_t n = 0; n < N; ++n)
-            for (int64_t h = 0; h < heads; ++h)
-                std::memcpy(merged.data + (bi * N + n) * C + h * hd, ctx.data + ((bi * heads + h) * N + n) * hd,
-                            hd * sizeof(float));
-    ops::linear(merged.data, rows, b.proj_w, b.proj_b, out);
+                            for (int64_t j = 0; j < N; ++j) s[j] += qd * kd[j];
+                        }
+                        ops::softmax_rows(s.data(), 1, N, scale, bias + i * N, 1);
+                        float* o = out + (y * W + x) * C + h * hd;
+                        std::fill(o, o + hd, 0.0f);
+                        for (int64_t j = 0; j < N; ++j) {
+                            const float sj = s[j];
+                            const float* vj = &v[j * hd];
+#pragma omp simd
+                            for (int64_t d = 0; d < hd; ++d) o[d] += sj * vj[d];
+                        }
+                    }
+                }
+    }
 }
 
 // One TinyViTBlock on tokens x [H*W, C]; returns the new tokens.
 Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
-    const int64_t C = b.dim, w = b.window;
-    const int64_t nWin = ((H + w - 1) / w) * ((W + w - 1) / w), N = w * w;
-    Tensor x1 = Tensor::empty({H * W, C});
+    const int64_t C = b.dim, P = H * W;
+    Tensor x1 = Tensor::empty({P, C});
     {
         profile::Scope scope("tinyvit.attention");
-        Tensor windows = Tensor::empty({nWin * N, C});
-        window_partition(x.data, H, W, C, w, windows.data);
-        Tensor attended = Tensor::empty({nWin * N, C});
-        window_attention(b, windows.data, nWin, N, attended.data);
-        window_reverse_add(attended.data, x.data, H, W, C, w, x1.data);
+        Tensor normed = Tensor::empty({P, C});
+        ops::layer_norm(x.data, P, C, b.attn_norm_w.data, b.attn_norm_b.data, kLayerNormEps, normed.data);
+        Tensor qkv = Tensor::empty({P, 3 * C});
+        ops::linear(normed.data, P, b.qkv_w, b.qkv_b, qkv.data);
+        window_attention(b, qkv.data, H, W, normed.data);
+        ops::linear(normed.data, P, b.proj_w, b.proj_b, x1.data, ops::Act::None, x.data);
     }
     Tensor x2 = Tensor::empty({H * W, C});
     {
@@ -240,6 +210,9 @@ std::unique_ptr<TinyVitEncoder> TinyVitEncoder::load(const io::Checkpoint& ck) {
             b.proj_w = ck.get(bp + "attn.proj.weight", {C, C});
             b.proj_b = ck.get(bp + "attn.proj.bias", {C});
             b.attn_bias = expand_attention_bias(ck.get(bp + "attn.attention_biases", {b.heads, n}), b.heads, b.window);
+            // A zero (padding) token leaves the attention's LayerNorm as `beta`.
+            b.pad_qkv = Tensor::empty({3 * C});
+            ops::linear(b.attn_norm_b.data, 1, b.qkv_w, b.qkv_b, b.pad_qkv.data);
             b.local_conv = load_conv_bn(ck, bp + "local_conv", C, C, 3, 1, 1, C);
             b.mlp_norm_w = ck.get(bp + "mlp.norm.weight", {C});
             b.mlp_norm_b = ck.get(bp + "mlp.norm.bias", {C});

@@ -31,6 +31,7 @@ struct TinyVitBlock {
     int64_t dim = 0, heads = 0, window = 0;
     Tensor attn_norm_w, attn_norm_b, qkv_w, qkv_b, proj_w, proj_b;
     Tensor attn_bias;  // [heads, N, N] expanded once from attention_biases [heads, window^2]
+    Tensor pad_qkv;    // [3 * dim]: q, k, v of a zero padding token
     ConvBN local_conv;  // 3x3 depthwise
     Tensor mlp_norm_w, mlp_norm_b, fc1_w, fc1_b, fc2_w, fc2_b;
 };
