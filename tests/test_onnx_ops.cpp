@@ -194,6 +194,8 @@ TEST(OnnxOps, Gemm) {
     expect_near(run1("Gemm", {a, b, F({2, 1}, {2, 4})}, {{"transA", ai(1)}, {"alpha", af(2)}, {"beta", af(0.5f)}}), {2, 2},
                 {9, 7, 14, 10});
     expect_near(run1("Gemm", {a, b}), {2, 2}, {3, 2, 7, 4});
+    // alpha 2 with a bias row: 2·A·B^T + c.
+    expect_near(run1("Gemm", {a, b, F({2}, {10, 20})}, {{"transB", ai(1)}, {"alpha", af(2)}}), {2, 2}, {12, 26, 16, 34});
 }
 
 TEST(OnnxOps, ConvAndConvTranspose) {

@@ -99,7 +99,8 @@ static void op_gemm(const Node& node, const std::vector<const Value*>& in, std::
     m.N = N;
     m.trans_b = trans_b;
     m.alpha = alpha;
-    bool bias_row = c && beta == 1.0f && c->dtype == DType::Float && c->numel() == N &&
+    // The kernel fuses a bias row only without output scaling (alpha 1).
+    bool bias_row = c && beta == 1.0f && alpha == 1.0f && c->dtype == DType::Float && c->numel() == N &&
                     (c->rank() == 1 || (c->rank() == 2 && c->shape[0] == 1));
     if (bias_row) m.bias = c->data<float>();
     ops::matmul(m);
