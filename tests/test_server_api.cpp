@@ -416,7 +416,7 @@ TEST_F(ServerTest, FiftyConcurrentRequestsOverFiveImages) {
             c.set_read_timeout(30);
             auto res = c.Post("/predict", predict_body(local_url(img.name), json::array({keypoint(xp, yp, img.w, img.h)})).dump(),
                               "application/json");
-            ASSERT_TRUE(res);
+            ASSERT_TRUE(res) << httplib::to_string(res.error());
             ASSERT_EQ(res->status, 200) << res->body;
             check_disk_answer(json::parse(res->body), img, xp, yp);
         }));

@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 
 #include "labelstudio/errors.hpp"
@@ -198,6 +200,12 @@ std::string HttpServer::metrics_text() const {
 
 int HttpServer::bind() {
     if (port_ >= 0) return port_;
+    int listen_fd = -1;
+    http_->set_socket_options([&listen_fd](socket_t fd) {
+        int yes = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        listen_fd = fd;
+    });
     if (config_.port == 0) {
         port_ = http_->bind_to_any_port(config_.host);
     } else {
@@ -206,6 +214,9 @@ int HttpServer::bind() {
     if (port_ < 0)
         throw std::runtime_error("cannot listen on " + config_.host + ":" + std::to_string(config_.port) +
                                  " (address in use or not available)");
+    // cpp-httplib 0.11 listens with a backlog of 5: a burst of clicks from many annotators would
+    // see resets. listen() again on the bound socket raises it.
+    if (listen_fd >= 0) ::listen(listen_fd, 512);
     return port_;
 }
 
