@@ -1,6 +1,7 @@
 #include "models/vit_encoder.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -128,15 +129,17 @@ bool same_config(const VitConfig& c, int embed, int depth, int heads, std::vecto
            c.window == 14 && c.patch == 16 && c.img_size == 1024 && c.out_chans == 256;
 }
 
-// Attention runs in units of work whose scores fit the budget: several whole (window, head)
-// items, or, when one item's scores alone exceed it (global attention), row blocks of one item.
+// Attention runs in units of work whose scores stay in cache: several whole (window, head)
+// items, or, when one item's scores alone exceed the budget (global attention), a block of
+// rows of one item. (The units run one after the other, each product using every thread:
+// Debian's oneDNN brgemm matmul gives wrong results when called inside a parallel region.)
 struct Unit {
-    int64_t items, rows;
+    int64_t items, rows;  // items per unit; query rows per unit (N unless items == 1)
 };
 Unit unit_of(int64_t N, int64_t items) {
-    const int64_t per_unit = std::min(items, std::max<int64_t>(1, kScoreBudget / (N * N)));
-    if (per_unit > 1 || N * N <= kScoreBudget) return {per_unit, N};
-    return {1, std::max<int64_t>(16, std::min(N, kScoreBudget / N))};
+    const int64_t fit = kScoreBudget / (N * N);
+    if (fit >= 1) return {std::min(fit, items), N};
+    return {1, std::clamp<int64_t>(kScoreBudget / N, 16, N)};
 }
 
 // exp on float32 by range reduction and a degree-6 polynomial (about 1 ulp), written so that
@@ -152,10 +155,7 @@ inline float exp_approx(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
 }
 
 // Softmax over the keys of `rows` query rows of S*S-token attention, after adding the decomposed
@@ -295,8 +295,8 @@ struct VitEncoder::Scratch {
     Tensor big;       // qkv [rows, 3E], later the MLP hidden [G*G, 4E]
     Tensor heads;     // [3][items, N, hd]: q, k, v per (window, head); attention output overwrites q
     Tensor inv_sum;   // [items * N] 1 / softmax sum per query
-    Tensor scores;    // [kScoreBudget-ish] attention scores of one unit of work
-    Tensor rel;       // [unit rows, 2 * (2S-1)] q · rel-pos tables
+    Tensor scores;    // the attention scores of one unit of work
+    Tensor rel;       // [unit rows, 2 * (2S-1)] q · rel-pos tables of one unit
 };
 
 // One block's attention: norm1(x) in `tok`, result (before proj) merged back into `tok` as [G*G, E].
@@ -323,29 +323,32 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
     const float scale = 1.0f / std::sqrt(float(hd));
 
     const Unit unit = unit_of(N, items);
-    const int64_t per_unit = unit.items, row_block = unit.rows;
-    for (int64_t i0 = 0; i0 < items; i0 += per_unit) {
-        const int64_t count = std::min(per_unit, items - i0);
-        for (int64_t r0 = 0; r0 < N; r0 += row_block) {
-            const int64_t m = std::min(row_block, N - r0);
-            float* qa = q + (i0 * N + r0) * hd;  // count == 1 whenever m < N, so rows are contiguous
-            // rel = q · [table_h; table_w]^T (unscaled q, as the reference)
-            ops::MatmulArgs rp;
-            rp.a = qa, rp.b = b.rel_pos.data, rp.c = s.rel.data;
-            rp.M = count * m, rp.K = hd, rp.N = R2, rp.trans_b = true, rp.b_batch = 1;
-            ops::matmul(rp);
-            // scores = scale * q · k^T
-            ops::MatmulArgs sc;
-            sc.a = qa, sc.b = k + i0 * N * hd, sc.c = s.scores.data;
-            sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true, sc.alpha = scale;
-            ops::matmul(sc);
-            softmax_rel_pos(s.scores.data, s.rel.data, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
-            // out = exp-scores · v, into q's rows, which are no longer needed.
-            ops::MatmulArgs ov;
-            ov.a = s.scores.data, ov.b = v + i0 * N * hd, ov.c = qa;
-            ov.batch = count, ov.M = m, ov.K = N, ov.N = hd;
-            ops::matmul(ov);
-        }
+    const int64_t row_blocks = (N + unit.rows - 1) / unit.rows;
+    const int64_t units = unit.items == 1 ? items * row_blocks : (items + unit.items - 1) / unit.items;
+    for (int64_t u = 0; u < units; ++u) {
+        const int64_t i0 = unit.items == 1 ? u / row_blocks : u * unit.items;
+        const int64_t count = std::min(unit.items, items - i0);
+        const int64_t r0 = unit.items == 1 ? (u % row_blocks) * unit.rows : 0;
+        const int64_t m = std::min(unit.rows, N - r0);
+        float* scores = s.scores.data;
+        float* rel = s.rel.data;
+        float* qa = q + (i0 * N + r0) * hd;  // count == 1 whenever m < N, so the rows are contiguous
+        // rel = q · [table_h; table_w]^T (unscaled q, as the reference)
+        ops::MatmulArgs rp;
+        rp.a = qa, rp.b = b.rel_pos.data, rp.c = rel;
+        rp.M = count * m, rp.K = hd, rp.N = R2, rp.trans_b = true, rp.b_batch = 1;
+        ops::matmul(rp);
+        // scores = scale * q · k^T
+        ops::MatmulArgs sc;
+        sc.a = qa, sc.b = k + i0 * N * hd, sc.c = scores;
+        sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true, sc.alpha = scale;
+        ops::matmul(sc);
+        softmax_rel_pos(scores, rel, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
+        // out = exp-scores · v, into q's rows, which no later unit reads.
+        ops::MatmulArgs ov;
+        ov.a = scores, ov.b = v + i0 * N * hd, ov.c = qa;
+        ov.batch = count, ov.M = m, ov.K = N, ov.N = hd;
+        ops::matmul(ov);
     }
 
     // [B, nH, N, hd] -> tokens [G*G, E], dropping the window padding and normalising the softmax.
@@ -373,6 +376,7 @@ Tensor VitEncoder::encode(const Tensor& input) const {
                                     shape_str({img, img, 3}) + " (normalised, padded, channels-last)");
 
     // Scratch sized for the largest block of either kind.
+    Scratch s;
     int64_t max_rows = T, max_scores = 0, max_rel = 0;
     for (const VitBlock& b : blocks_) {
         const int64_t S = b.size, nW = (G + S - 1) / S, N = S * S, rows = nW * nW * N;
@@ -381,7 +385,6 @@ Tensor VitEncoder::encode(const Tensor& input) const {
         max_scores = std::max(max_scores, u.items * u.rows * N);
         max_rel = std::max(max_rel, u.items * u.rows * 2 * (2 * S - 1));
     }
-    Scratch s;
     s.x = Tensor::empty({T, E});
     s.x2 = Tensor::empty({T, E});
     s.tok = Tensor::empty({max_rows, E});
