@@ -131,8 +131,9 @@ bool same_config(const VitConfig& c, int embed, int depth, int heads, std::vecto
 
 // Attention runs in units of work whose scores stay in cache: several whole (window, head)
 // items, or, when one item's scores alone exceed the budget (global attention), a block of
-// rows of one item. (The units run one after the other, each product using every thread:
-// Debian's oneDNN brgemm matmul gives wrong results when called inside a parallel region.)
+// rows of one item. The units run one after the other, each product using every thread:
+// ops::matmul called from inside an OpenMP parallel region computes only part of its output
+// with Debian's oneDNN 2.6 (measured), so the units cannot be spread over threads.
 struct Unit {
     int64_t items, rows;  // items per unit; query rows per unit (N unless items == 1)
 };
