@@ -161,9 +161,7 @@ json PredictHandler::predict_task(const json& task, const ls::BrushTarget& targe
     Prediction pred = model_->predict(e, cp.prompt);
     if (pred.iou.empty()) throw std::runtime_error("model returned no mask");
     // Ambiguous prompt: the reference keeps the mask with the highest predicted IoU.
-    int index = cp.prompt.multimask
-                    ? static_cast<int>(std::max_element(pred.iou.begin(), pred.iou.end()) - pred.iou.begin())
-                    : 0;
+    const int index = cp.prompt.multimask ? pred.best() : 0;
     std::vector<uint8_t> mask = binary_mask(pred, index);
     std::vector<uint8_t> rle = ls::encode_brush_rle(mask.data(), e.orig_w, e.orig_h);
     float score = pred.iou[index];

@@ -1,7 +1,9 @@
 // Compute kernels shared by every model: matrix products and convolutions on oneDNN
 // (primitives created once per shape and cached), and the small element-wise kernels
 // (norms, softmax, activations) written as plain loops the compiler vectorises.
-// All functions are thread-safe; they parallelise internally over the process's threads.
+// All functions are thread-safe across std::threads and parallelise internally over the OpenMP
+// threads. Never call the oneDNN-backed ones (matmul, linear, conv2d, gelu) from inside an
+// `omp parallel` region: oneDNN 2.6 primitives then compute only part of their output.
 #pragma once
 
 #include <cstdint>
