@@ -66,6 +66,7 @@ int main() {
     httplib::Client client("127.0.0.1", server.port());
     client.set_read_timeout(120);
     client.set_keep_alive(true);  // Label Studio's browser keeps its connection too
+    client.set_tcp_nodelay(true);
 
     auto post = [&](const json& body) {
         auto res = client.Post("/predict", body.dump(), "application/json");

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/fast_math.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
 
@@ -17,6 +18,8 @@ constexpr int64_t kDims[4] = {64, 128, 160, 320};
 constexpr int64_t kDepths[4] = {2, 2, 6, 2};
 constexpr int64_t kHeads[4] = {2, 4, 5, 10};
 constexpr int64_t kWindows[4] = {7, 7, 14, 7};
+constexpr int kHeadDim = 32;  // every stage: 128/4, 160/5, 320/10
+static_assert(kDims[1] / kHeads[1] == kHeadDim && kDims[2] / kHeads[2] == kHeadDim && kDims[3] / kHeads[3] == kHeadDim);
 constexpr float kBatchNormEps = 1e-5f;
 constexpr float kLayerNormEps = 1e-5f;
 constexpr float kNeckNormEps = 1e-6f;
@@ -66,6 +69,54 @@ void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::A
     ops::matmul(m);
 }
 
+// One head of one window: rows[j] points at token j's q, k, v for this head (a padding token's
+// constant row included); outs[i] receives query i's output, or is null for a padding query.
+// NP (keys rounded up to a multiple of 16) and HD are constants so the score row and the
+// output stay in vector registers.
+template <int NP, int HD>
+void attend_window_head(const float* const* rows, int N, const float* bias, float scale, float* const* outs) {
+    alignas(64) float kt[HD][NP];
+    alignas(64) float v[NP][HD];
+    for (int j = 0; j < NP; ++j) {
+        if (j < N) {
+            for (int d = 0; d < HD; ++d) kt[d][j] = rows[j][HD + d];
+            std::memcpy(v[j], rows[j] + 2 * HD, sizeof v[j]);
+        } else {
+            for (int d = 0; d < HD; ++d) kt[d][j] = 0.0f;
+        }
+    }
+    for (int i = 0; i < N; ++i) {
+        if (!outs[i]) continue;
+        const float* q = rows[i];
+        alignas(64) float s[NP] = {};
+        for (int d = 0; d < HD; ++d) {
+            const float qd = q[d];
+#pragma omp simd aligned(s : 64)
+            for (int j = 0; j < NP; ++j) s[j] += qd * kt[d][j];
+        }
+        const float* bi = bias + i * N;
+        float mx = -INFINITY;
+        for (int j = 0; j < N; ++j) {
+            s[j] = s[j] * scale + bi[j];
+            mx = std::max(mx, s[j]);
+        }
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < N; ++j) {
+            s[j] = fast_exp(s[j] - mx);
+            sum += s[j];
+        }
+        const float inv = 1.0f / sum;
+        alignas(64) float o[HD] = {};
+        for (int j = 0; j < N; ++j) {
+            const float sj = s[j] * inv;
+#pragma omp simd aligned(o : 64)
+            for (int d = 0; d < HD; ++d) o[d] += sj * v[j][d];
+        }
+        std::memcpy(outs[i], o, sizeof o);
+    }
+}
+
 // Windowed attention straight from the per-token qkv rows: no window copies of the tokens.
 // TinyViT pads the token grid with zeros before its attention (whose LayerNorm then turns a
 // zero token into `beta`), so a padded position's q, k, v is the constant row `pad_qkv`; padded
@@ -78,40 +129,23 @@ void window_attention(const TinyVitBlock& b, const float* qkv, int64_t H, int64_
     const float scale = 1.0f / std::sqrt(float(hd));
 #pragma omp parallel
     {
-        std::vector<float> kt(hd * N), v(N * hd), s(N);
         std::vector<const float*> rows(N);
+        std::vector<float*> outs(N);
 #pragma omp for collapse(3) schedule(static)
         for (int64_t wy = 0; wy < nWy; ++wy)
             for (int64_t wx = 0; wx < nWx; ++wx)
                 for (int64_t h = 0; h < heads; ++h) {
                     for (int64_t j = 0; j < N; ++j) {
                         const int64_t y = wy * ws + j / ws, x = wx * ws + j % ws;
-                        rows[j] = (y < H && x < W ? qkv + (y * W + x) * 3 * C : b.pad_qkv.data) + h * 3 * hd;
-                        for (int64_t d = 0; d < hd; ++d) kt[d * N + j] = rows[j][hd + d];
-                        std::memcpy(&v[j * hd], rows[j] + 2 * hd, hd * sizeof(float));
+                        const bool real = y < H && x < W;
+                        rows[j] = (real ? qkv + (y * W + x) * 3 * C : b.pad_qkv.data) + h * 3 * hd;
+                        outs[j] = real ? out + (y * W + x) * C + h * hd : nullptr;
                     }
                     const float* bias = b.attn_bias.data + h * N * N;
-                    for (int64_t i = 0; i < N; ++i) {
-                        const int64_t y = wy * ws + i / ws, x = wx * ws + i % ws;
-                        if (y >= H || x >= W) continue;
-                        const float* q = rows[i];
-                        std::fill(s.begin(), s.end(), 0.0f);
-                        for (int64_t d = 0; d < hd; ++d) {
-                            const float qd = q[d];
-                            const float* kd = &kt[d * N];
-#pragma omp simd
-                            for (int64_t j = 0; j < N; ++j) s[j] += qd * kd[j];
-                        }
-                        ops::softmax_rows(s.data(), 1, N, scale, bias + i * N, 1);
-                        float* o = out + (y * W + x) * C + h * hd;
-                        std::fill(o, o + hd, 0.0f);
-                        for (int64_t j = 0; j < N; ++j) {
-                            const float sj = s[j];
-                            const float* vj = &v[j * hd];
-#pragma omp simd
-                            for (int64_t d = 0; d < hd; ++d) o[d] += sj * vj[d];
-                        }
-                    }
+                    if (N <= 64)
+                        attend_window_head<64, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
+                    else
+                        attend_window_head<208, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
                 }
     }
 }
@@ -126,7 +160,10 @@ Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
         ops::layer_norm(x.data, P, C, b.attn_norm_w.data, b.attn_norm_b.data, kLayerNormEps, normed.data);
         Tensor qkv = Tensor::empty({P, 3 * C});
         ops::linear(normed.data, P, b.qkv_w, b.qkv_b, qkv.data);
-        window_attention(b, qkv.data, H, W, normed.data);
+        {
+            profile::Scope core("tinyvit.attention.core");
+            window_attention(b, qkv.data, H, W, normed.data);
+        }
         ops::linear(normed.data, P, b.proj_w, b.proj_b, x1.data, ops::Act::None, x.data);
     }
     Tensor x2 = Tensor::empty({H * W, C});
@@ -162,11 +199,11 @@ Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t 
 Tensor run_mbconv(const TinyVitMBConv& m, const Tensor& x, int64_t H, int64_t W) {
     profile::Scope scope("tinyvit.mbconv");
     Tensor h1 = Tensor::empty({H * W, m.conv1.out});
-    pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu);
+    { profile::Scope s("mb.expand"); pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu); }
     Tensor h2 = Tensor::empty({H * W, m.conv2.out});
-    conv(m.conv2, h1.data, H, W, h2.data, ops::Act::Gelu);
+    { profile::Scope s("mb.dw"); conv(m.conv2, h1.data, H, W, h2.data, ops::Act::Gelu); }
     Tensor y = Tensor::empty({H * W, m.conv3.out});
-    pointwise(m.conv3, h2.data, H * W, y.data, ops::Act::Gelu, x.data, /*add_before_act=*/true);
+    { profile::Scope s("mb.project"); pointwise(m.conv3, h2.data, H * W, y.data, ops::Act::Gelu, x.data, /*add_before_act=*/true); }
     return y;
 }
 

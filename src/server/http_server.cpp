@@ -189,6 +189,9 @@ void HttpServer::routes() {
 
     int threads = config_.threads;
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds
+    // the body back until the client's delayed ACK (tens of ms on every keep-alive click).
+    http_->set_tcp_nodelay(true);
     http_->set_payload_max_length(static_cast<size_t>(config_.max_body_mb) << 20);
     http_->set_read_timeout(30);
     http_->set_write_timeout(30);
