@@ -8,7 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "tensor/allocator.hpp"
+
 namespace sambench {
+
+// Every benchmark runs with the allocator settings of the sam-ml-backend binary.
+inline const bool allocator_tuned = (sam::tune_allocator_for_inference(), true);
 
 struct Figures {
     double median, min, max;

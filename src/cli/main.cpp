@@ -4,10 +4,13 @@
 #include <cstring>
 #include <string>
 
+#include "tensor/allocator.hpp"
+
 int serve_main(int argc, char** argv);    // serve.cpp
 int segment_main(int argc, char** argv);  // segment.cpp
 
 int main(int argc, char** argv) {
+    sam::tune_allocator_for_inference();
     // No command, or flags only: serve, as the Python backend does when started bare.
     if (argc < 2 || argv[1][0] == '-') return serve_main(argc, argv);
     std::string command = argv[1];
