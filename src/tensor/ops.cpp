@@ -12,6 +12,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "tensor/fast_math.hpp"
+
 namespace sam::ops {
 namespace {
 
@@ -240,30 +242,6 @@ void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, con
         for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
     }
 }
-
-namespace {
-
-// exp for the softmax: float32 range reduction and a degree-6 polynomial, accurate to ~1 ulp,
-// written so the loop vectorises (libm's expf call would not).
-inline float fast_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float t = x * 1.44269504088896341f;
-    const float n = std::floor(t + 0.5f);
-    const float r = (t - n) * 0.693147180559945309f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-}  // namespace
 
 void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* bias, int64_t bias_rows) {
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)

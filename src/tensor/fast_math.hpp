@@ -1,0 +1,29 @@
+// Inline math for hot loops that must vectorise (libm calls would not).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace sam {
+
+// exp(x) for softmax: float32 range reduction and a degree-6 polynomial, a few ulp accurate.
+inline float fast_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float t = x * 1.44269504088896341f;
+    const float n = std::floor(t + 0.5f);
+    const float r = (t - n) * 0.693147180559945309f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+}  // namespace sam
