@@ -1,5 +1,5 @@
 // Model benchmarks: image encoder per image, and a click (decoder + mask at the original size
-// + brush RLE) on a 1920x1080 image. One JSON line per figure; --profile adds per-stage lines.
+// + brush RLE) on a 1920x1080 and a 4000x3000 image. One JSON line per figure; --profile adds per-stage lines.
 //   bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile]
 // The default checkpoint is the golden full-size MobileSAM with random weights: same shapes,
 // same work as the published mobile_sam.pt.
@@ -76,17 +76,35 @@ int main(int argc, char** argv) {
     prompt.multimask = true;  // a single click is ambiguous: best of three, as the server does
     sam::Prediction pred;
     std::vector<uint8_t> mask, rle;
+    sam::profile::enable(profile);
     auto dec = sambench::time_runs(click_runs, [&] { pred = model->predict(emb, prompt); });
+    sam::profile::enable(false);
     sambench::print_json("decoder_click", dec, tag);
+    if (profile) print_profile("decoder_click", click_runs);
     auto post = sambench::time_runs(click_runs, [&] { mask = sam::binary_mask(pred, pred.best()); });
     sambench::print_json("mask_postprocess_1080p", post);
     auto enc_rle = sambench::time_runs(click_runs, [&] { rle = sam::ls::encode_brush_rle(mask.data(), 1920, 1080); });
     sambench::print_json("brush_rle_1080p", enc_rle);
+    auto streamed = sambench::time_runs(click_runs, [&] { rle = sam::ls::brush_rle_from_prediction(pred, pred.best()); });
+    sambench::print_json("mask_to_rle_streamed_1080p", streamed);
+    // What the server does per click: decoder, then upscaled rows straight into the RLE.
     auto click = sambench::time_runs(click_runs, [&] {
         pred = model->predict(emb, prompt);
-        mask = sam::binary_mask(pred, pred.best());
-        rle = sam::ls::encode_brush_rle(mask.data(), 1920, 1080);
+        rle = sam::ls::brush_rle_from_prediction(pred, pred.best());
     });
     sambench::print_json("click_1080p", click, tag);
+
+    // The same click on a 4000x3000 photo: the embedding's work is the same, only sizes differ.
+    sam::ImageEmbedding big = emb;
+    big.orig_w = 4000, big.orig_h = 3000, big.input_w = 1024, big.input_h = 768;
+    sam::Prompt big_prompt = prompt;
+    big_prompt.points[0] = {2291.5f, 1111.75f, 1};
+    auto big_click = sambench::time_runs(click_runs, [&] {
+        pred = model->predict(big, big_prompt);
+        rle = sam::ls::brush_rle_from_prediction(pred, pred.best());
+    });
+    sambench::print_json("click_4000x3000", big_click, tag);
+    auto big_streamed = sambench::time_runs(click_runs, [&] { rle = sam::ls::brush_rle_from_prediction(pred, pred.best()); });
+    sambench::print_json("mask_to_rle_streamed_4000x3000", big_streamed);
     return 0;
 }

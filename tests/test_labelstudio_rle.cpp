@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
 
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/errors.hpp"
@@ -173,6 +174,25 @@ TEST(LabelStudioRle, DecodeRejectsBadInput) {
     std::vector<uint8_t> over = encode_brush_rle(two_in.data(), 2, 1);
     over[3] = 4;
     EXPECT_EQ(decode_status(over, 1, 1), 400);
+}
+
+// Rows given one at a time: runs continue across rows; the wrong number of rows is refused.
+TEST(LabelStudioRle, WriterRowByRowEqualsWholeMask) {
+    std::mt19937 rng(99);
+    const int w = 57, h = 23;
+    std::vector<uint8_t> m(size_t(w) * h);
+    for (size_t i = 0; i < m.size(); i++) m[i] = (i / 40 + (rng() % 9 == 0)) % 2;
+    sam::ls::BrushRleWriter writer(w, h);
+    for (int y = 0; y < h; y++) writer.add_row(m.data() + size_t(y) * w);
+    EXPECT_EQ(writer.finish(), encode_brush_rle(m.data(), w, h));
+
+    sam::ls::BrushRleWriter short_of_rows(w, h);
+    short_of_rows.add_row(m.data());
+    EXPECT_THROW(short_of_rows.finish(), std::logic_error);
+    sam::ls::BrushRleWriter one_row(w, 1);
+    one_row.add_row(m.data());
+    EXPECT_THROW(one_row.add_row(m.data()), std::logic_error);
+    EXPECT_THROW(sam::ls::BrushRleWriter(0, 5), std::invalid_argument);
 }
 
 TEST(LabelStudioRle, EncodeRejectsEmptyMask) {

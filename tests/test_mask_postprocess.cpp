@@ -2,11 +2,14 @@
 // masks, and hand-built inputs check the resize arithmetic and the error paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <stdexcept>
 
+#include "labelstudio/brush_rle.hpp"
 #include "models/mask_postprocess.hpp"
 #include "support/golden.hpp"
 
@@ -154,6 +157,67 @@ TEST(MaskPostprocess, FullLogitsAreThresholded) {
     EXPECT_EQ(sam::binary_mask(p, 1), (std::vector<uint8_t>{1, 1, 0, 0, 0, 1}));
 }
 
+// The streamed rows must be the whole mask's rows, and the RLE straight from the prediction
+// the bytes of encoding the whole mask.
+void expect_streaming_equals_whole(const sam::Prediction& p, int index, const std::string& what) {
+    const std::vector<uint8_t> mask = sam::binary_mask(p, index);
+    ASSERT_EQ(mask.size(), static_cast<size_t>(p.orig_w) * p.orig_h) << what;
+    int rows = 0;
+    bool same = true;
+    sam::for_each_mask_row(p, index, [&](const uint8_t* row) {
+        same = same && std::equal(row, row + p.orig_w, mask.begin() + static_cast<size_t>(rows) * p.orig_w);
+        ++rows;
+    });
+    EXPECT_EQ(rows, p.orig_h) << what;
+    EXPECT_TRUE(same) << what;
+    EXPECT_EQ(sam::ls::brush_rle_from_prediction(p, index), sam::ls::encode_brush_rle(mask.data(), p.orig_w, p.orig_h))
+        << what;
+}
+
+TEST(MaskPostprocess, StreamedRleEqualsWholeMaskOnGoldenCases) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    for (const char* image : {"photo", "exif_rotated", "gray_wide", "rgba_odd", "tiny"}) {
+        const std::string dir = golden(std::string("cases/mobile_sam/") + image + "/");
+        const nlohmann::json info = samtest::load_json(dir + "case.json");
+        for (const auto& c : info["cases"]) {
+            const sam::Prediction p =
+                prediction_for(samtest::load_npy(dir + c["lowres_file"].get<std::string>()), info);
+            for (int m = 0; m < p.lowres.dim(0); ++m)
+                expect_streaming_equals_whole(p, m, dir + c["name"].get<std::string>() + " mask " + std::to_string(m));
+        }
+    }
+}
+
+// Random logits (smooth blobs plus speckle, so both long runs and runs of one pixel) at sizes
+// that upscale, downscale, and cross 65536-value runs; and full-size logits (ONNX path).
+TEST(MaskPostprocess, StreamedRleEqualsWholeMaskOnRandomLogits) {
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    const int sizes[][2] = {{4000, 3000}, {1920, 1080}, {769, 770}, {17, 9}, {1, 1}, {333, 517}, {3000, 1}};
+    for (const auto& s : sizes) {
+        sam::Prediction p;
+        p.orig_w = s[0], p.orig_h = s[1];
+        const int long_side = std::max(p.orig_w, p.orig_h);
+        p.input_w = std::max(1, static_cast<int>(p.orig_w * 1024.0 / long_side + 0.5));
+        p.input_h = std::max(1, static_cast<int>(p.orig_h * 1024.0 / long_side + 0.5));
+        p.lowres = sam::Tensor::empty({2, 256, 256});
+        const float fx = u(rng) * 0.1f, fy = u(rng) * 0.1f;
+        for (int m = 0; m < 2; ++m)
+            for (int r = 0; r < 256; ++r)
+                for (int c = 0; c < 256; ++c)
+                    p.lowres.data[(m * 256 + r) * 256 + c] =
+                        std::sin(fx * c * (m + 1)) + std::cos(fy * r) - 0.3f + (rng() % 7 == 0 ? u(rng) : 0.0f);
+        for (int m = 0; m < 2; ++m)
+            expect_streaming_equals_whole(p, m, std::to_string(s[0]) + "x" + std::to_string(s[1]) + " mask " +
+                                                    std::to_string(m));
+    }
+    sam::Prediction full;
+    full.orig_w = 37, full.orig_h = 11, full.input_w = 1024, full.input_h = 304;
+    full.full = sam::Tensor::empty({1, 11, 37});
+    for (int64_t i = 0; i < full.full.numel(); ++i) full.full.data[i] = u(rng);
+    expect_streaming_equals_whole(full, 0, "full logits");
+}
+
 TEST(MaskPostprocess, BadInputsThrow) {
     sam::Prediction p;
     p.lowres = sam::Tensor::zeros({1, 256, 256});
@@ -171,9 +235,13 @@ TEST(MaskPostprocess, BadInputsThrow) {
     p.orig_h = 10;
     p.lowres = sam::Tensor::zeros({256, 256});
     EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+    EXPECT_THROW(sam::ls::brush_rle_from_prediction(p, 0), std::invalid_argument);
     p.lowres = sam::Tensor();
     p.full = sam::Tensor::zeros({1, 10, 9});
     EXPECT_THROW(sam::binary_mask(p, 0), std::invalid_argument);
+    EXPECT_THROW(sam::ls::brush_rle_from_prediction(p, 0), std::invalid_argument);
+    p.full = sam::Tensor::zeros({1, 10, 10});
+    EXPECT_THROW(sam::ls::brush_rle_from_prediction(p, 1), std::out_of_range);
 }
 
 }  // namespace

@@ -3,35 +3,20 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "labelstudio/errors.hpp"
+#include "models/mask_postprocess.hpp"
 
 namespace sam::ls {
 
 namespace {
 
-// MSB-first bit writer with a 64-bit accumulator: whole records go in with one call.
-struct BitWriter {
-    std::vector<uint8_t>& out;
-    uint64_t acc = 0;
-    int nbits = 0;  // bits waiting in acc (< 8 between calls)
-
-    void put(uint64_t value, int n) {  // n <= 32
-        acc = (acc << n) | (value & ((uint64_t(1) << n) - 1));
-        nbits += n;
-        while (nbits >= 8) {
-            nbits -= 8;
-            out.push_back(static_cast<uint8_t>(acc >> nbits));
-        }
-        acc &= (uint64_t(1) << nbits) - 1;
-    }
-};
-
 constexpr uint64_t kOnes = 0x0101010101010101ull;
 constexpr uint64_t kHighs = 0x8080808080808080ull;
 
-// Length of the run of equal insideness starting at i, 8 bytes at a time where possible.
-int64_t run_length(const uint8_t* m, int64_t i, int64_t n) {
+// End of the run of equal insideness starting at i (< n), 8 bytes at a time where possible.
+int64_t run_end(const uint8_t* m, int64_t i, int64_t n) {
     const bool inside = m[i] != 0;
     int64_t k = i + 1;
     for (; k + 8 <= n; k += 8) {
@@ -42,48 +27,93 @@ int64_t run_length(const uint8_t* m, int64_t i, int64_t n) {
         if (!same) break;
     }
     while (k < n && (m[k] != 0) == inside) k++;
-    return k - i;
+    return k;
 }
 
-// One run of `count` equal values, as label_studio_converter.brush.encode_rle writes it:
-// the smallest of the 3/4/8/16-bit length fields, runs over 65536 split into 65536-chunks.
-void put_run(BitWriter& w, int64_t count, uint8_t value) {
-    if (count <= 8) {
-        w.put((uint64_t(0b100) << 3 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 3 + 8);
-    } else if (count <= 16) {
-        w.put((uint64_t(0b101) << 4 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 4 + 8);
-    } else if (count <= 256) {
-        w.put((uint64_t(0b110) << 8 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 8 + 8);
-    } else {
-        for (; count > 65536; count -= 65536) w.put((uint64_t(0b111) << 16 | 0xFFFF) << 8 | value, 27);
-        w.put((uint64_t(0b111) << 16 | uint64_t(count - 1)) << 8 | value, 27);
-    }
+void check_size(int width, int height) {
+    if (width <= 0 || height <= 0)
+        throw std::invalid_argument("encode_brush_rle: empty mask " + std::to_string(width) + "x" +
+                                    std::to_string(height));
+    if (4 * int64_t(width) * height > int64_t(0xFFFFFFFF))
+        throw std::invalid_argument("encode_brush_rle: mask " + std::to_string(width) + "x" +
+                                    std::to_string(height) + " is too large for the 32-bit RLE count");
 }
 
 }  // namespace
 
-std::vector<uint8_t> encode_brush_rle(const uint8_t* mask, int width, int height) {
-    if (width <= 0 || height <= 0)
-        throw std::invalid_argument("encode_brush_rle: empty mask " + std::to_string(width) + "x" +
-                                    std::to_string(height));
-    const int64_t n = int64_t(width) * height;
-    if (4 * n > int64_t(0xFFFFFFFF))
-        throw std::invalid_argument("encode_brush_rle: mask " + std::to_string(width) + "x" +
-                                    std::to_string(height) + " is too large for the 32-bit RLE count");
-    std::vector<uint8_t> out;
-    out.reserve(64);
-    BitWriter w{out};
-    w.put(uint64_t(4 * n), 32);
-    w.put(8 - 1, 5);  // word size 8
-    w.put(uint64_t((3 - 1) << 12 | (4 - 1) << 8 | (8 - 1) << 4 | (16 - 1)), 16);
-    for (int64_t i = 0; i < n;) {
-        const int64_t len = run_length(mask, i, n);
-        put_run(w, 4 * len, mask[i] ? 255 : 0);  // RGBA: each pixel value 4 times
-        i += len;
+BrushRleWriter::BrushRleWriter(int width, int height) : width_(width), height_(height) {
+    check_size(width, height);
+    out_.reserve(64);
+    put(uint64_t(4) * width * height, 32);
+    put(8 - 1, 5);  // word size 8
+    put(uint64_t((3 - 1) << 12 | (4 - 1) << 8 | (8 - 1) << 4 | (16 - 1)), 16);
+}
+
+// MSB first through a 64-bit accumulator: whole records go in with one call.
+void BrushRleWriter::put(uint64_t value, int n) {  // n <= 32
+    acc_ = (acc_ << n) | (value & ((uint64_t(1) << n) - 1));
+    nbits_ += n;
+    while (nbits_ >= 8) {
+        nbits_ -= 8;
+        out_.push_back(static_cast<uint8_t>(acc_ >> nbits_));
     }
+    acc_ &= (uint64_t(1) << nbits_) - 1;
+}
+
+// One run of `count` equal values, as label_studio_converter.brush.encode_rle writes it:
+// the smallest of the 3/4/8/16-bit length fields, runs over 65536 split into 65536-chunks.
+void BrushRleWriter::put_run(int64_t count, uint8_t value) {
+    if (count <= 8) {
+        put((uint64_t(0b100) << 3 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 3 + 8);
+    } else if (count <= 16) {
+        put((uint64_t(0b101) << 4 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 4 + 8);
+    } else if (count <= 256) {
+        put((uint64_t(0b110) << 8 | uint64_t(count - 1)) << 8 | value, 1 + 2 + 8 + 8);
+    } else {
+        for (; count > 65536; count -= 65536) put((uint64_t(0b111) << 16 | 0xFFFF) << 8 | value, 27);
+        put((uint64_t(0b111) << 16 | uint64_t(count - 1)) << 8 | value, 27);
+    }
+}
+
+void BrushRleWriter::add_row(const uint8_t* row) {
+    if (rows_ == height_)
+        throw std::logic_error("BrushRleWriter: row " + std::to_string(rows_ + 1) + " added to a mask of " +
+                               std::to_string(height_) + " rows");
+    ++rows_;
+    for (int64_t i = 0; i < width_;) {
+        const int64_t end = run_end(row, i, width_);
+        const bool inside = row[i] != 0;
+        if (run_ > 0 && inside != inside_) {
+            put_run(4 * run_, inside_ ? 255 : 0);  // RGBA: each pixel value 4 times
+            run_ = 0;
+        }
+        inside_ = inside;
+        run_ += end - i;
+        i = end;
+    }
+}
+
+std::vector<uint8_t> BrushRleWriter::finish() {
+    if (rows_ != height_)
+        throw std::logic_error("BrushRleWriter: finished after " + std::to_string(rows_) + " of " +
+                               std::to_string(height_) + " rows");
+    put_run(4 * run_, inside_ ? 255 : 0);
+    run_ = 0;
     // The converter always pads with 8 - len % 8 zero bits: a whole zero byte when aligned.
-    w.put(0, 8 - w.nbits);
-    return out;
+    put(0, 8 - nbits_);
+    return std::move(out_);
+}
+
+std::vector<uint8_t> encode_brush_rle(const uint8_t* mask, int width, int height) {
+    BrushRleWriter w(width, height);
+    for (int y = 0; y < height; ++y) w.add_row(mask + int64_t(y) * width);
+    return w.finish();
+}
+
+std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int index) {
+    BrushRleWriter w(prediction.orig_w, prediction.orig_h);
+    for_each_mask_row(prediction, index, [&](const uint8_t* row) { w.add_row(row); });
+    return w.finish();
 }
 
 namespace {

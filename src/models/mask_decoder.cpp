@@ -8,6 +8,7 @@
 
 #include "models/prompt_encoder.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace sam {
 
@@ -197,64 +198,81 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         ops::layer_norm(x, rows, kDim, w.data, b.data, kLayerNormEps, x);
     };
     for (const TwoWayBlock& L : layers) {
-        if (L.skip_first_layer_pe) {
-            attention(L.self_attn, queries.data(), nt, queries.data(), queries.data(), nt, qbuf.data(), nullptr);
-        } else {
-            ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            attention(L.self_attn, qpe.data(), nt, qpe.data(), queries.data(), nt, qbuf.data(), queries.data());
+        {
+            profile::Scope scope("decoder.self_attn");
+            if (L.skip_first_layer_pe) {
+                attention(L.self_attn, queries.data(), nt, queries.data(), queries.data(), nt, qbuf.data(), nullptr);
+            } else {
+                ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
+                attention(L.self_attn, qpe.data(), nt, qpe.data(), queries.data(), nt, qbuf.data(), queries.data());
+            }
+            std::swap(queries, qbuf);
+            norm(queries.data(), nt, L.norm_w[0], L.norm_b[0]);
         }
-        std::swap(queries, qbuf);
-        norm(queries.data(), nt, L.norm_w[0], L.norm_b[0]);
-
+        {
+            profile::Scope scope("decoder.token_to_image");
+            ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
+            ops::add(keys.data, pos, kpe.data, img_n);
+            attention(L.token_to_image, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(),
+                      queries.data());
+            std::swap(queries, qbuf);
+            norm(queries.data(), nt, L.norm_w[1], L.norm_b[1]);
+        }
+        {
+            profile::Scope scope("decoder.token_mlp");
+            ops::linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), ops::Act::Relu);
+            ops::linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), ops::Act::None, queries.data());
+            std::swap(queries, qbuf);
+            norm(queries.data(), nt, L.norm_w[2], L.norm_b[2]);
+        }
+        {
+            profile::Scope scope("decoder.image_to_token");
+            // Keys are unchanged since kpe was computed.
+            ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
+            attention(L.image_to_token, kpe.data, kEmbedTokens, qpe.data(), queries.data(), nt, kbuf.data, keys.data);
+            std::swap(keys, kbuf);
+            norm(keys.data, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+        }
+    }
+    {
+        profile::Scope scope("decoder.final_attn");
         ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
         ops::add(keys.data, pos, kpe.data, img_n);
-        attention(L.token_to_image, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(), queries.data());
+        attention(final_attn, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(), queries.data());
         std::swap(queries, qbuf);
-        norm(queries.data(), nt, L.norm_w[1], L.norm_b[1]);
-
-        ops::linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), ops::Act::Relu);
-        ops::linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), ops::Act::None, queries.data());
-        std::swap(queries, qbuf);
-        norm(queries.data(), nt, L.norm_w[2], L.norm_b[2]);
-
-        // Keys are unchanged since kpe was computed.
-        ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-        attention(L.image_to_token, kpe.data, kEmbedTokens, qpe.data(), queries.data(), nt, kbuf.data, keys.data);
-        std::swap(keys, kbuf);
-        norm(keys.data, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+        norm(queries.data(), nt, norm_final_w, norm_final_b);
     }
-    ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-    ops::add(keys.data, pos, kpe.data, img_n);
-    attention(final_attn, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(), queries.data());
-    std::swap(queries, qbuf);
-    norm(queries.data(), nt, norm_final_w, norm_final_b);
 
     // output_upscaling: rows of up0 are (y, x, dy, dx) blocks of 64 channels, rows of up1 are
     // (y, x, dy, dx) blocks of (ey, ex, 32 channels).
-    Tensor up0 = Tensor::empty({kEmbedTokens * 4, kUp0});
-    ops::MatmulArgs m0;
-    m0.a = keys.data;
-    m0.b = up0_w.data;
-    m0.c = up0.data;
-    m0.M = kEmbedTokens;
-    m0.K = kDim;
-    m0.N = 4 * kUp0;
-    m0.bias = up0_b.data;
-    ops::matmul(m0);
-    ops::layer_norm(up0.data, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0.data);
-    ops::gelu(up0.data, up0.numel());
     Tensor up1 = Tensor::empty({kEmbedTokens * 4, 4 * kUp1});
-    ops::MatmulArgs m1;
-    m1.a = up0.data;
-    m1.b = up1_w.data;
-    m1.c = up1.data;
-    m1.M = kEmbedTokens * 4;
-    m1.K = kUp0;
-    m1.N = 4 * kUp1;
-    m1.bias = up1_b.data;
-    m1.act = ops::Act::Gelu;
-    ops::matmul(m1);
+    {
+        profile::Scope scope("decoder.upscaling");
+        Tensor up0 = Tensor::empty({kEmbedTokens * 4, kUp0});
+        ops::MatmulArgs m0;
+        m0.a = keys.data;
+        m0.b = up0_w.data;
+        m0.c = up0.data;
+        m0.M = kEmbedTokens;
+        m0.K = kDim;
+        m0.N = 4 * kUp0;
+        m0.bias = up0_b.data;
+        ops::matmul(m0);
+        ops::layer_norm(up0.data, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0.data);
+        ops::gelu(up0.data, up0.numel());
+        ops::MatmulArgs m1;
+        m1.a = up0.data;
+        m1.b = up1_w.data;
+        m1.c = up1.data;
+        m1.M = kEmbedTokens * 4;
+        m1.K = kUp0;
+        m1.N = 4 * kUp1;
+        m1.bias = up1_b.data;
+        m1.act = ops::Act::Gelu;
+        ops::matmul(m1);
+    }
 
+    profile::Scope scope("decoder.heads_masks");
     const int first = multimask ? 1 : 0, count = multimask ? kMaskTokens - 1 : 1;
     DecoderOutput out;
     std::vector<std::vector<float>> hyper_in(count);

@@ -40,28 +40,31 @@ std::vector<Lerp> lerps(int in_size, int out_size, int count) {
 void check_sizes(const Prediction& p) {
     if (p.orig_w <= 0 || p.orig_h <= 0 || p.input_w <= 0 || p.input_h <= 0 || p.input_w > kFrame ||
         p.input_h > kFrame)
-        throw std::invalid_argument("binary_mask: bad prediction sizes: original " + std::to_string(p.orig_w) + "x" +
+        throw std::invalid_argument("mask post-processing: bad prediction sizes: original " + std::to_string(p.orig_w) + "x" +
                                     std::to_string(p.orig_h) + ", input " + std::to_string(p.input_w) + "x" +
                                     std::to_string(p.input_h) + " (input sides must be in 1..1024)");
 }
 
 void check_index(const Tensor& t, const char* what, int index) {
     if (index < 0 || index >= t.dim(0))
-        throw std::out_of_range(std::string("binary_mask: mask index ") + std::to_string(index) + " out of range for " +
+        throw std::out_of_range(std::string("mask post-processing: mask index ") + std::to_string(index) + " out of range for " +
                                 what + " " + t.shape_string());
 }
 
-std::vector<uint8_t> threshold_full(const Prediction& p, int index) {
+void threshold_full(const Prediction& p, int index, const MaskRowSink& sink) {
     const Tensor& f = p.full;
     if (f.rank() != 3 || f.dim(1) != p.orig_h || f.dim(2) != p.orig_w)
-        throw std::invalid_argument("binary_mask: full logits have shape " + f.shape_string() + ", expected [C, " +
-                                    std::to_string(p.orig_h) + ", " + std::to_string(p.orig_w) + "]");
+        throw std::invalid_argument("mask post-processing: full logits have shape " + f.shape_string() +
+                                    ", expected [C, " + std::to_string(p.orig_h) + ", " + std::to_string(p.orig_w) +
+                                    "]");
     check_index(f, "full logits", index);
-    const size_t n = static_cast<size_t>(p.orig_h) * p.orig_w;
-    const float* src = f.data + static_cast<size_t>(index) * n;
-    std::vector<uint8_t> mask(n);
-    for (size_t i = 0; i < n; ++i) mask[i] = src[i] > 0.0f;
-    return mask;
+    const size_t w = static_cast<size_t>(p.orig_w);
+    const float* src = f.data + static_cast<size_t>(index) * p.orig_h * w;
+    std::vector<uint8_t> row(w);
+    for (int y = 0; y < p.orig_h; ++y, src += w) {
+        for (size_t x = 0; x < w; ++x) row[x] = src[x] > 0.0f;
+        sink(row.data());
+    }
 }
 
 }  // namespace
@@ -69,12 +72,12 @@ std::vector<uint8_t> threshold_full(const Prediction& p, int index) {
 // The reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
 // again. Here each value of the 1024 frame is computed only where the second resize reads it,
 // with the same float operations in the same order, so results match the reference.
-std::vector<uint8_t> binary_mask(const Prediction& p, int index) {
+void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) {
     check_sizes(p);
-    if (p.full.defined()) return threshold_full(p, index);
+    if (p.full.defined()) return threshold_full(p, index, sink);
     const Tensor& lr = p.lowres;
     if (!lr.defined() || lr.rank() != 3)
-        throw std::invalid_argument("binary_mask: low-res logits have shape " + lr.shape_string() +
+        throw std::invalid_argument("mask post-processing: low-res logits have shape " + lr.shape_string() +
                                     ", expected [C, 256, 256]");
     check_index(lr, "low-res logits", index);
     const int lh = static_cast<int>(lr.dim(1)), lw = static_cast<int>(lr.dim(2));
@@ -115,14 +118,23 @@ std::vector<uint8_t> binary_mask(const Prediction& p, int index) {
         return dst;
     };
 
-    std::vector<uint8_t> mask(static_cast<size_t>(out_h) * out_w);
+    std::vector<uint8_t> row(out_w);
     for (int y = 0; y < out_h; ++y) {
         const Lerp& v = rows2[y];
         const float* g0 = resized_row(v.i0);
         const float* g1 = resized_row(v.i1);
-        uint8_t* dst = mask.data() + static_cast<size_t>(y) * out_w;
+        uint8_t* dst = row.data();
         for (int x = 0; x < out_w; ++x) dst[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+        sink(dst);
     }
+}
+
+std::vector<uint8_t> binary_mask(const Prediction& p, int index) {
+    std::vector<uint8_t> mask;
+    for_each_mask_row(p, index, [&](const uint8_t* row) {
+        if (mask.empty()) mask.reserve(static_cast<size_t>(p.orig_h) * p.orig_w);
+        mask.insert(mask.end(), row, row + p.orig_w);
+    });
     return mask;
 }
 

@@ -4,13 +4,23 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "models/segmenter.hpp"
 
 namespace sam {
 
-// 0/1 bytes, orig_h * orig_w, row-major. Uses `prediction.full` when the backend gave it.
+// Receives one output row: orig_w 0/1 bytes, valid only during the call.
+using MaskRowSink = std::function<void(const uint8_t* row)>;
+
+// Streams the mask row by row, top to bottom, without a full-size mask or float image in
+// memory (a click on a 4000x3000 image needs only a few rows). Uses `prediction.full` when the
+// backend gave it. Throws std::invalid_argument for bad sizes or logits shapes and
+// std::out_of_range for a mask index the prediction does not have.
+void for_each_mask_row(const Prediction& prediction, int index, const MaskRowSink& sink);
+
+// The whole mask: 0/1 bytes, orig_h * orig_w, row-major (the rows of for_each_mask_row).
 std::vector<uint8_t> binary_mask(const Prediction& prediction, int index);
 
 }  // namespace sam

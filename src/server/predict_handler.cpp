@@ -9,7 +9,6 @@
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
-#include "models/mask_postprocess.hpp"
 
 namespace sam::server {
 
@@ -162,8 +161,8 @@ json PredictHandler::predict_task(const json& task, const ls::BrushTarget& targe
     if (pred.iou.empty()) throw std::runtime_error("model returned no mask");
     // Ambiguous prompt: the reference keeps the mask with the highest predicted IoU.
     const int index = cp.prompt.multimask ? pred.best() : 0;
-    std::vector<uint8_t> mask = binary_mask(pred, index);
-    std::vector<uint8_t> rle = ls::encode_brush_rle(mask.data(), e.orig_w, e.orig_h);
+    // Upscaled rows go straight into the encoder: no full-size mask (12 MB at 4000x3000).
+    const std::vector<uint8_t> rle = ls::brush_rle_from_prediction(pred, index);
     float score = pred.iou[index];
     json region = ls::make_brush_region(target, cp.label, e.orig_w, e.orig_h, rle, score, region_id());
     return {{"result", json::array({std::move(region)})}, {"model_version", model_version_}, {"score", score}};
