@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -62,18 +64,8 @@ std::pair<Tensor, Tensor> convt_as_matrix(const Tensor& w, const Tensor& b) {
     return {m, bias};
 }
 
-// Block-diagonal copy of a few rows x [n, D]: row (h, i) holds head h's slice of row i and
-// zeros elsewhere, [heads * n, D], so one matrix product against it does every head at once.
-Tensor block_diagonal(const float* x, int64_t n, int64_t D) {
-    const int64_t dh = D / kHeads;
-    Tensor b = Tensor::zeros({kHeads * n, D});
-    for (int64_t h = 0; h < kHeads; ++h)
-        for (int64_t i = 0; i < n; ++i)
-            std::memcpy(b.data + (h * n + i) * D + h * dh, x + i * D + h * dh, dh * sizeof(float));
-    return b;
-}
-
-void product(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b) {
+void product(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b,
+             const float* bias = nullptr, const float* add = nullptr) {
     ops::MatmulArgs m;
     m.a = a;
     m.b = b;
@@ -82,57 +74,176 @@ void product(const float* a, const float* b, float* c, int64_t M, int64_t K, int
     m.K = K;
     m.N = N;
     m.trans_b = trans_b;
+    m.bias = bias;
+    m.add = add;
     ops::matmul(m);
 }
 
-// Multi-head scaled dot-product attention on projected q [nq, D], k and v [nk, D]: out [nq, D].
-// One side is always a handful of prompt tokens: its block-diagonal copy turns the 8 head-sliced
-// products into two plain matrix products (8x the work on the tiny side only).
-void attend(const float* q, int64_t nq, const float* k, const float* v, int64_t nk, int64_t D, float* out) {
-    const int64_t dh = D / kHeads;
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
-    if (nq <= nk) {
-        // Scores [heads * nq, nk], row (h, i); the product with v keeps head h's columns of row (h, i).
-        const Tensor qb = block_diagonal(q, nq, D);
-        Tensor s = Tensor::empty({kHeads * nq, nk});
-        product(qb.data, k, s.data, kHeads * nq, D, nk, true);
-        ops::softmax_rows(s.data, kHeads * nq, nk, scale);
-        Tensor o = Tensor::empty({kHeads * nq, D});
-        product(s.data, v, o.data, kHeads * nq, nk, D, false);
-        for (int64_t h = 0; h < kHeads; ++h)
-            for (int64_t i = 0; i < nq; ++i)
-                std::memcpy(out + i * D + h * dh, o.data + (h * nq + i) * D + h * dh, dh * sizeof(float));
-    } else {
-        // Scores [nq, heads * nk]: each run of nk is one head's softmax row.
-        const Tensor kb = block_diagonal(k, nk, D);
-        const Tensor vb = block_diagonal(v, nk, D);
-        Tensor s = Tensor::empty({nq, kHeads * nk});
-        product(q, kb.data, s.data, nq, D, kHeads * nk, true);
-        ops::softmax_rows(s.data, nq * kHeads, nk, scale);
-        product(s.data, vb.data, out, nq, kHeads * nk, D, false);
+// y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows. Plain
+// single-threaded loops: oneDNN's per-call cost and thread wake-ups dwarf this work.
+void token_linear(const float* x, int64_t rows, const Tensor& w, const Tensor& b, float* y, bool relu = false,
+                  const float* residual = nullptr) {
+    const int64_t out = w.dim(0), in = w.dim(1);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * in;
+        for (int64_t o = 0; o < out; ++o) {
+            const float* wo = w.data + o * in;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < in; ++i) acc += xr[i] * wo[i];
+            float v = acc + b.data[o];
+            if (relu && v < 0) v = 0;
+            y[r * out + o] = residual ? v + residual[r * out + o] : v;
+        }
     }
 }
 
-// out = out_proj(attention(q_proj(q_in), k_proj(k_in), v_proj(v_in))) (+ residual); out must not
-// alias the inputs.
-void attention(const DecoderAttention& a, const float* q_in, int64_t nq, const float* k_in, const float* v_in,
-               int64_t nk, float* out, const float* residual) {
-    const int64_t D = a.internal_dim;
-    Tensor q = Tensor::empty({nq, D}), k = Tensor::empty({nk, D}), v = Tensor::empty({nk, D});
-    Tensor o = Tensor::empty({nq, D});
-    ops::linear(q_in, nq, a.q_w, a.q_b, q.data);
-    ops::linear(k_in, nk, a.k_w, a.k_b, k.data);
-    ops::linear(v_in, nk, a.v_w, a.v_b, v.data);
-    attend(q.data, nq, k.data, v.data, nk, D, o.data);
-    ops::linear(o.data, nq, a.out_w, a.out_b, out, ops::Act::None, residual);
+// Attention among the few prompt tokens (self attention): plain loops throughout.
+void token_attention(const DecoderAttention& a, const float* q_in, const float* k_in, const float* v_in, int64_t n,
+                     float* out, const float* residual) {
+    const int64_t D = a.internal_dim, dh = D / kHeads;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+    std::vector<float> q(n * D), k(n * D), v(n * D), o(n * D, 0.0f), s(n);
+    token_linear(q_in, n, a.q_w, a.q_b, q.data());
+    token_linear(k_in, n, a.k_w, a.k_b, k.data());
+    token_linear(v_in, n, a.v_w, a.v_b, v.data());
+    for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t i = 0; i < n; ++i) {
+            const float* qi = q.data() + i * D + h * dh;
+            for (int64_t j = 0; j < n; ++j) {
+                const float* kj = k.data() + j * D + h * dh;
+                float dot = 0;
+                for (int64_t d = 0; d < dh; ++d) dot += qi[d] * kj[d];
+                s[j] = dot;
+            }
+            ops::softmax_rows(s.data(), 1, n, scale);
+            float* oi = o.data() + i * D + h * dh;
+            for (int64_t j = 0; j < n; ++j)
+                for (int64_t d = 0; d < dh; ++d) oi[d] += s[j] * v[j * D + h * dh + d];
+        }
+    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+}
+
+// Image-side scratch of one decoder run (about 25 MB): pooled, so that repeated clicks reuse
+// pages already mapped instead of faulting fresh ones in (measured 15-20% of the decoder's
+// time). The pool keeps as many as ever ran at once: one or two on a 2-core machine.
+struct Scratch {
+    std::vector<float> keys, kbuf, kpe, scores, up0, up1;
+};
+
+class ScratchPool {
+public:
+    std::unique_ptr<Scratch> take() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (free_.empty()) return std::make_unique<Scratch>();
+        std::unique_ptr<Scratch> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+    }
+    void give(std::unique_ptr<Scratch> s) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_.push_back(std::move(s));
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Scratch>> free_;
+};
+
+ScratchPool& scratch_pool() {
+    static ScratchPool pool;
+    return pool;
+}
+
+struct ScratchLease {
+    std::unique_ptr<Scratch> s = scratch_pool().take();
+    ~ScratchLease() { scratch_pool().give(std::move(s)); }
+};
+
+float* sized(std::vector<float>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+}
+
+// Tokens attending to the image (token_to_image, final attention). The projections of the 4096
+// image tokens are folded into the few queries instead: with q_h the head-h query and
+// k_j = Wk kpe_j + bk, q_h . k_jh = (Wk_h^T q_h) . kpe_j + (a constant per softmax row, which
+// softmax ignores); and since softmax rows sum to 1, P (keys Wv^T + bv) = (P keys) Wv^T + bv.
+// Image-side work: two [8n, 256] x [256, 4096] products instead of four 4096-row ones.
+void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, const float* kpe, const float* keys,
+                     float* out, const float* residual, Scratch& sc) {
+    const int64_t D = a.internal_dim, dh = D / kHeads, rows = kHeads * n;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+    std::vector<float> q(n * D), qk(rows * kDim, 0.0f), z(rows * kDim), o(n * D);
+    token_linear(q_in, n, a.q_w, a.q_b, q.data());
+    // qk[(h, i)] = scale * Wk_h^T q_ih: the softmax scale folded in too.
+    for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t i = 0; i < n; ++i) {
+            float* dst = qk.data() + (h * n + i) * kDim;
+            for (int64_t d = 0; d < dh; ++d) {
+                const float c = scale * q[i * D + h * dh + d];
+                const float* wk = a.k_w.data + (h * dh + d) * kDim;
+                for (int64_t x = 0; x < kDim; ++x) dst[x] += c * wk[x];
+            }
+        }
+    float* s = sized(sc.scores, static_cast<size_t>(rows) * kEmbedTokens);
+    product(qk.data(), kpe, s, rows, kDim, kEmbedTokens, true);
+    ops::softmax_rows(s, rows, kEmbedTokens);
+    product(s, keys, z.data(), rows, kEmbedTokens, kDim, false);
+    // o[i, (h, d)] = Wv[(h, d)] . z[(h, i)] + bv
+    for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t i = 0; i < n; ++i) {
+            const float* zi = z.data() + (h * n + i) * kDim;
+            for (int64_t d = 0; d < dh; ++d) {
+                const float* wv = a.v_w.data + (h * dh + d) * kDim;
+                float dot = 0;
+#pragma omp simd reduction(+ : dot)
+                for (int64_t x = 0; x < kDim; ++x) dot += zi[x] * wv[x];
+                o[i * D + h * dh + d] = dot + a.v_b.data[h * dh + d];
+            }
+        }
+    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+}
+
+// The image attending to the tokens (image_to_token). The 4096-row q and out projections are
+// folded into the few keys and values: scores = kpe (Wq_h^T k_ih) + bq_h . k_ih, and
+// out = sum_h P_h (v_h Wout_h^T) + bout. Image-side work: a [4096, 256] x [256, 8n] and a
+// [4096, 8n] x [8n, 256] product instead of two 4096x256x128 ones and the attention itself.
+void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k_in, const float* v_in, int64_t n,
+                     float* out, const float* residual, Scratch& sc) {
+    const int64_t D = a.internal_dim, dh = D / kHeads, cols = kHeads * n;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+    std::vector<float> k(n * D), v(n * D), qa(kDim * cols, 0.0f), qb(cols), vo(cols * kDim, 0.0f);
+    token_linear(k_in, n, a.k_w, a.k_b, k.data());
+    token_linear(v_in, n, a.v_w, a.v_b, v.data());
+    for (int64_t h = 0; h < kHeads; ++h)
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t col = h * n + i;
+            float b = 0;
+            for (int64_t d = 0; d < dh; ++d) {
+                const float kd = k[i * D + h * dh + d];
+                const float* wq = a.q_w.data + (h * dh + d) * kDim;
+                for (int64_t x = 0; x < kDim; ++x) qa[x * cols + col] += wq[x] * kd;
+                b += a.q_b.data[h * dh + d] * kd;
+                // vo[(h, i)] = sum_d v_i[(h, d)] Wout[:, (h, d)]
+                const float vd = v[i * D + h * dh + d];
+                float* dst = vo.data() + col * kDim;
+                for (int64_t x = 0; x < kDim; ++x) dst[x] += vd * a.out_w.data[x * D + h * dh + d];
+            }
+            qb[col] = b;
+        }
+    float* s = sized(sc.scores, static_cast<size_t>(kEmbedTokens) * cols);
+    product(kpe, qa.data(), s, kEmbedTokens, kDim, cols, false, qb.data());
+    ops::softmax_rows(s, kEmbedTokens * kHeads, n, scale);
+    product(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
 }
 
 // One row through three linear layers with ReLU between them.
 std::vector<float> mlp3(const Mlp3& m, const float* x) {
     std::vector<float> h0(kDim), h1(kDim), out(m.w[2].dim(0));
-    ops::linear(x, 1, m.w[0], m.b[0], h0.data(), ops::Act::Relu);
-    ops::linear(h0.data(), 1, m.w[1], m.b[1], h1.data(), ops::Act::Relu);
-    ops::linear(h1.data(), 1, m.w[2], m.b[2], out.data());
+    token_linear(x, 1, m.w[0], m.b[0], h0.data(), true);
+    token_linear(h0.data(), 1, m.w[1], m.b[1], h1.data(), true);
+    token_linear(h1.data(), 1, m.w[2], m.b[2], out.data());
     return out;
 }
 
@@ -189,10 +300,13 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     std::memcpy(tokens.data(), output_tokens.data, output_tokens.numel() * sizeof(float));
     std::memcpy(tokens.data() + output_tokens.numel(), sparse.data, sparse.numel() * sizeof(float));
     std::vector<float> queries(tokens), qbuf(tok_n), qpe(tok_n), hidden(static_cast<size_t>(nt) * kMlpDim);
-    // Image-side buffers are left uninitialised: each is fully written before it is read.
-    Tensor keys = Tensor::empty({kEmbedTokens, kDim}), kbuf = Tensor::empty({kEmbedTokens, kDim});
-    Tensor kpe = Tensor::empty({kEmbedTokens, kDim});
-    std::memcpy(keys.data, src, img_n * sizeof(float));
+    // Image-side buffers come from the pool, uninitialised: each is fully written before it is read.
+    ScratchLease lease;
+    Scratch& sc = *lease.s;
+    float* keys = sized(sc.keys, img_n);
+    float* kbuf = sized(sc.kbuf, img_n);
+    float* kpe = sized(sc.kpe, img_n);
+    std::memcpy(keys, src, img_n * sizeof(float));
 
     auto norm = [](float* x, int64_t rows, const Tensor& w, const Tensor& b) {
         ops::layer_norm(x, rows, kDim, w.data, b.data, kLayerNormEps, x);
@@ -201,10 +315,10 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         {
             profile::Scope scope("decoder.self_attn");
             if (L.skip_first_layer_pe) {
-                attention(L.self_attn, queries.data(), nt, queries.data(), queries.data(), nt, qbuf.data(), nullptr);
+                token_attention(L.self_attn, queries.data(), queries.data(), queries.data(), nt, qbuf.data(), nullptr);
             } else {
                 ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-                attention(L.self_attn, qpe.data(), nt, qpe.data(), queries.data(), nt, qbuf.data(), queries.data());
+                token_attention(L.self_attn, qpe.data(), qpe.data(), queries.data(), nt, qbuf.data(), queries.data());
             }
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[0], L.norm_b[0]);
@@ -212,16 +326,15 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         {
             profile::Scope scope("decoder.token_to_image");
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            ops::add(keys.data, pos, kpe.data, img_n);
-            attention(L.token_to_image, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(),
-                      queries.data());
+            ops::add(keys, pos, kpe, img_n);
+            tokens_to_image(L.token_to_image, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[1], L.norm_b[1]);
         }
         {
             profile::Scope scope("decoder.token_mlp");
-            ops::linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), ops::Act::Relu);
-            ops::linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), ops::Act::None, queries.data());
+            token_linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), true);
+            token_linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), false, queries.data());
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[2], L.norm_b[2]);
         }
@@ -229,41 +342,41 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
             profile::Scope scope("decoder.image_to_token");
             // Keys are unchanged since kpe was computed.
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            attention(L.image_to_token, kpe.data, kEmbedTokens, qpe.data(), queries.data(), nt, kbuf.data, keys.data);
+            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, kbuf, keys, sc);
             std::swap(keys, kbuf);
-            norm(keys.data, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+            norm(keys, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
         }
     }
     {
         profile::Scope scope("decoder.final_attn");
         ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-        ops::add(keys.data, pos, kpe.data, img_n);
-        attention(final_attn, qpe.data(), nt, kpe.data, keys.data, kEmbedTokens, qbuf.data(), queries.data());
+        ops::add(keys, pos, kpe, img_n);
+        tokens_to_image(final_attn, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
         std::swap(queries, qbuf);
         norm(queries.data(), nt, norm_final_w, norm_final_b);
     }
 
     // output_upscaling: rows of up0 are (y, x, dy, dx) blocks of 64 channels, rows of up1 are
     // (y, x, dy, dx) blocks of (ey, ex, 32 channels).
-    Tensor up1 = Tensor::empty({kEmbedTokens * 4, 4 * kUp1});
+    float* up1 = sized(sc.up1, static_cast<size_t>(kEmbedTokens) * 4 * 4 * kUp1);
     {
         profile::Scope scope("decoder.upscaling");
-        Tensor up0 = Tensor::empty({kEmbedTokens * 4, kUp0});
+        float* up0 = sized(sc.up0, static_cast<size_t>(kEmbedTokens) * 4 * kUp0);
         ops::MatmulArgs m0;
-        m0.a = keys.data;
+        m0.a = keys;
         m0.b = up0_w.data;
-        m0.c = up0.data;
+        m0.c = up0;
         m0.M = kEmbedTokens;
         m0.K = kDim;
         m0.N = 4 * kUp0;
         m0.bias = up0_b.data;
         ops::matmul(m0);
-        ops::layer_norm(up0.data, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0.data);
-        ops::gelu(up0.data, up0.numel());
+        ops::layer_norm(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
+        ops::gelu(up0, kEmbedTokens * 4 * kUp0);
         ops::MatmulArgs m1;
-        m1.a = up0.data;
+        m1.a = up0;
         m1.b = up1_w.data;
-        m1.c = up1.data;
+        m1.c = up1;
         m1.M = kEmbedTokens * 4;
         m1.K = kUp0;
         m1.N = 4 * kUp1;
@@ -286,7 +399,7 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     for (int64_t blk = 0; blk < kEmbedTokens * 4; ++blk) {
         const int64_t y = blk / 4 / kEmbedSide, x = blk / 4 % kEmbedSide, dy = blk % 4 / 2, dx = blk % 2;
         for (int e = 0; e < 4; ++e) {
-            const float* u = up1.data + (blk * 4 + e) * kUp1;
+            const float* u = up1 + (blk * 4 + e) * kUp1;
             const int64_t row = 4 * y + 2 * dy + e / 2, col = 4 * x + 2 * dx + e % 2;
             for (int c = 0; c < count; ++c) {
                 const float* h = hyper_in[c].data();
