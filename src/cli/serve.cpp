@@ -96,12 +96,7 @@ int serve_main(int argc, char** argv) {
         auto t0 = std::chrono::steady_clock::now();
         model = sam::load_segmenter(config.model);
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const std::string& file = config.model.sam_choice == "ONNX" || config.model.sam_choice == "onnx"
-                                      ? config.model.onnx_checkpoint
-                                  : config.model.sam_choice == "SAM" || config.model.sam_choice == "sam"
-                                      ? config.model.vith_checkpoint
-                                      : config.model.mobilesam_checkpoint;
-        spdlog::info("loaded {} from {} in {:.2f} s", model->description(), file, dt);
+        spdlog::info("loaded {} in {:.2f} s", model->description(), dt);
     } catch (const std::exception& e) {
         spdlog::error("cannot load the model: {}", e.what());
         return 1;
