@@ -69,12 +69,37 @@ void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::A
     ops::matmul(m);
 }
 
+// Softmax of one score row (scaled, plus the attention bias), then out = probabilities @ v.
+template <int NP, int HD>
+inline void softmax_times_v(float* s, int N, const float* bias, float scale, const float (*v)[HD], float* out) {
+    float mx = -INFINITY;
+    for (int j = 0; j < N; ++j) {
+        s[j] = s[j] * scale + bias[j];
+        mx = std::max(mx, s[j]);
+    }
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < N; ++j) {
+        s[j] = fast_exp(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = 1.0f / sum;
+    alignas(64) float o[HD] = {};
+    for (int j = 0; j < N; ++j) {
+        const float sj = s[j] * inv;
+#pragma omp simd aligned(o : 64)
+        for (int d = 0; d < HD; ++d) o[d] += sj * v[j][d];
+    }
+    std::memcpy(out, o, sizeof o);
+}
+
 // One head of one window: rows[j] points at token j's q, k, v for this head (a padding token's
 // constant row included); outs[i] receives query i's output, or is null for a padding query.
-// NP (keys rounded up to a multiple of 16) and HD are constants so the score row and the
-// output stay in vector registers.
-template <int NP, int HD>
+// Keys are padded to NP and scored in blocks of KB keys, two queries at a time, so each block's
+// accumulators stay in vector registers while the head dimension streams past.
+template <int NP, int KB, int HD>
 void attend_window_head(const float* const* rows, int N, const float* bias, float scale, float* const* outs) {
+    static_assert(NP % KB == 0);
     alignas(64) float kt[HD][NP];
     alignas(64) float v[NP][HD];
     for (int j = 0; j < NP; ++j) {
@@ -85,35 +110,31 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
             for (int d = 0; d < HD; ++d) kt[d][j] = 0.0f;
         }
     }
-    for (int i = 0; i < N; ++i) {
-        if (!outs[i]) continue;
-        const float* q = rows[i];
-        alignas(64) float s[NP] = {};
-        for (int d = 0; d < HD; ++d) {
-            const float qd = q[d];
-#pragma omp simd aligned(s : 64)
-            for (int j = 0; j < NP; ++j) s[j] += qd * kt[d][j];
+    int queries[NP];
+    int nq = 0;
+    for (int i = 0; i < N; ++i)
+        if (outs[i]) queries[nq++] = i;
+    alignas(64) float s0[NP], s1[NP];
+    for (int t = 0; t < nq; t += 2) {
+        const int i0 = queries[t], i1 = queries[t + 1 < nq ? t + 1 : t];
+        const float* q0 = rows[i0];
+        const float* q1 = rows[i1];
+        for (int jb = 0; jb < NP; jb += KB) {
+            alignas(64) float a0[KB] = {}, a1[KB] = {};
+            for (int d = 0; d < HD; ++d) {
+                const float x0 = q0[d], x1 = q1[d];
+                const float* k = &kt[d][jb];
+#pragma omp simd aligned(a0, a1 : 64)
+                for (int j = 0; j < KB; ++j) {
+                    a0[j] += x0 * k[j];
+                    a1[j] += x1 * k[j];
+                }
+            }
+            std::memcpy(s0 + jb, a0, sizeof a0);
+            std::memcpy(s1 + jb, a1, sizeof a1);
         }
-        const float* bi = bias + i * N;
-        float mx = -INFINITY;
-        for (int j = 0; j < N; ++j) {
-            s[j] = s[j] * scale + bi[j];
-            mx = std::max(mx, s[j]);
-        }
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < N; ++j) {
-            s[j] = fast_exp(s[j] - mx);
-            sum += s[j];
-        }
-        const float inv = 1.0f / sum;
-        alignas(64) float o[HD] = {};
-        for (int j = 0; j < N; ++j) {
-            const float sj = s[j] * inv;
-#pragma omp simd aligned(o : 64)
-            for (int d = 0; d < HD; ++d) o[d] += sj * v[j][d];
-        }
-        std::memcpy(outs[i], o, sizeof o);
+        softmax_times_v<NP, HD>(s0, N, bias + i0 * N, scale, v, outs[i0]);
+        if (i1 != i0) softmax_times_v<NP, HD>(s1, N, bias + i1 * N, scale, v, outs[i1]);
     }
 }
 
@@ -142,10 +163,10 @@ void window_attention(const TinyVitBlock& b, const float* qkv, int64_t H, int64_
                         outs[j] = real ? out + (y * W + x) * C + h * hd : nullptr;
                     }
                     const float* bias = b.attn_bias.data + h * N * N;
-                    if (N <= 64)
-                        attend_window_head<64, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
-                    else
-                        attend_window_head<208, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
+                    if (N <= 64)  // 7x7 windows
+                        attend_window_head<64, 64, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
+                    else          // 14x14 windows
+                        attend_window_head<224, 112, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
                 }
     }
 }
