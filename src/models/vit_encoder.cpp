@@ -7,6 +7,7 @@
 #include <functional>
 #include <utility>
 
+#include "tensor/fast_math.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam {
@@ -143,22 +144,6 @@ Unit unit_of(int64_t N, int64_t items) {
     return {1, std::clamp<int64_t>(kScoreBudget / N, 16, N)};
 }
 
-// exp on float32 by range reduction and a degree-6 polynomial (about 1 ulp), written so that
-// the softmax loops vectorise; inputs are <= 0 here.
-inline float exp_approx(float x) {
-    x = std::max(x, -87.0f);
-    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
-    const float r = x - n * 0.693147180559945309f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-}
-
 // Softmax over the keys of `rows` query rows of S*S-token attention, after adding the decomposed
 // relative position bias (add_decomposed_rel_pos): score[q, (kh, kw)] += rel_h[q, kh] + rel_w[q, kw],
 // where rel_h[q, kh] = rel[q][qh - kh + S-1] and rel_w[q, kw] = rel[q][2S-1 + qw - kw + S-1]
@@ -190,7 +175,7 @@ void softmax_rel_pos(float* x, const float* rel, float* inv_sum, int64_t rows, i
             float sum = 0;
 #pragma omp simd reduction(+ : sum)
             for (int64_t k = 0; k < N; ++k) {
-                xr[k] = exp_approx(xr[k] - mx);
+                xr[k] = fast_exp(xr[k] - mx);
                 sum += xr[k];
             }
             inv_sum[i] = 1.0f / sum;
