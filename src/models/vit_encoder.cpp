@@ -1,7 +1,6 @@
 #include "models/vit_encoder.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
