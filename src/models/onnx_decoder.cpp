@@ -17,12 +17,6 @@ const ExpectedInput kInputs[] = {{"image_embeddings", 4}, {"point_coords", 3}, {
                                  {"mask_input", 4},       {"has_mask_input", 1}, {"orig_im_size", 1}};
 const char* kOutputs[] = {"masks", "iou_predictions", "low_res_masks"};
 
-size_t output_index(const onnx::Graph& g, const std::string& name) {
-    for (size_t i = 0; i < g.outputs().size(); ++i)
-        if (g.outputs()[i].name == name) return i;
-    return 0;
-}
-
 // Copies masks [first, first + count) of a [1, C, h, w] value into a [count, h, w] tensor.
 Tensor take_masks(const Value& v, int first, int count) {
     int64_t plane = v.dim(-2) * v.dim(-1);
@@ -55,9 +49,7 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     }
     for (const char* name : kOutputs)
         if (!g.output(name)) throw OnnxError(path + ": not a SAM decoder export: it has no output '" + name + "'");
-    d.out_masks_ = output_index(g, "masks");
-    d.out_iou_ = output_index(g, "iou_predictions");
-    d.out_lowres_ = output_index(g, "low_res_masks");
+    d.no_mask_ = Value::zeros(DType::Float, {1, 1, 256, 256});
 
     // One run on a blank embedding: proves the graph executes and tells how many masks it returns.
     ImageEmbedding blank;
@@ -67,13 +59,13 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     p.points.push_back({32.0f, 32.0f, 1});
     std::vector<Value> out;
     try {
-        out = d.run(blank, p);
+        out = d.run(blank, p, {"masks", "iou_predictions", "low_res_masks"});
     } catch (const OnnxError& e) {
         throw OnnxError(path + ": test run failed: " + e.what());
     }
-    const Value& iou = out[d.out_iou_];
-    const Value& low = out[d.out_lowres_];
-    const Value& full = out[d.out_masks_];
+    const Value& full = out[0];
+    const Value& iou = out[1];
+    const Value& low = out[2];
     if (iou.rank() != 2 || low.rank() != 4 || full.rank() != 4 || low.dim(1) != iou.dim(1) || full.dim(1) != iou.dim(1) ||
         low.dim(2) != 256 || low.dim(3) != 256 || full.dim(2) != 64 || full.dim(3) != 64)
         throw OnnxError(path + ": unexpected output shapes: masks " + full.desc() + ", iou_predictions " + iou.desc() +
@@ -84,7 +76,8 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     return d;
 }
 
-std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& prompt) const {
+std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& prompt,
+                                    const std::vector<std::string>& outputs) const {
     if (e.features.numel() != 256 * 64 * 64)
         throw std::invalid_argument("image embedding must be [256,64,64], got " + e.features.shape_string());
     if (e.orig_w <= 0 || e.orig_h <= 0 || e.input_w <= 0 || e.input_h <= 0)
@@ -122,7 +115,7 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
                                         prompt.mask_input.shape_string());
         feeds["mask_input"] = Value::from_tensor(prompt.mask_input).reshaped({1, 1, 256, 256});
     } else {
-        feeds["mask_input"] = Value::zeros(DType::Float, {1, 1, 256, 256});
+        feeds["mask_input"] = no_mask_;
     }
     Value hm = Value::alloc(DType::Float, {1});
     *hm.data<float>() = has_mask ? 1.0f : 0.0f;
@@ -131,12 +124,12 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
     os.data<float>()[0] = static_cast<float>(e.orig_h);
     os.data<float>()[1] = static_cast<float>(e.orig_w);
     feeds["orig_im_size"] = os;
-    return graph_.run(feeds);
+    return graph_.run(feeds, outputs);
 }
 
 Prediction OnnxDecoder::predict(const ImageEmbedding& embedding, const Prompt& prompt) const {
-    std::vector<Value> out = run(embedding, prompt);
-    const Value& iou = out[out_iou_];
+    std::vector<Value> out = run(embedding, prompt, {"iou_predictions", "low_res_masks"});
+    const Value& iou = out[0];
     int first = 0, count = num_masks_;
     if (num_masks_ > 1) {
         // Multi-mask export: masks 1..3 answer an ambiguous prompt, mask 0 any other.
@@ -145,8 +138,7 @@ Prediction OnnxDecoder::predict(const ImageEmbedding& embedding, const Prompt& p
     }
     Prediction p;
     for (int i = 0; i < count; ++i) p.iou.push_back(iou.data<float>()[first + i]);
-    p.lowres = take_masks(out[out_lowres_], first, count);
-    p.full = take_masks(out[out_masks_], first, count);
+    p.lowres = take_masks(out[1], first, count);
     p.orig_w = embedding.orig_w;
     p.orig_h = embedding.orig_h;
     p.input_w = embedding.input_w;

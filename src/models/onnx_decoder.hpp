@@ -1,6 +1,9 @@
 // The prompt-to-mask step of SAM run from the official ONNX decoder export (SamOnnxModel):
-// prompts are turned into the export's inputs, orig_im_size is given per call so any image
-// size works, and the export's own full-size `masks` output is returned.
+// prompts are turned into the export's inputs and orig_im_size is given per call so any image
+// size works. Per click only iou_predictions and low_res_masks are computed: the export's
+// full-size `masks` is the reference's two bilinear upscalings of low_res_masks, which
+// binary_mask does row by row for the one mask the server returns (computing all of them at
+// full size costs more than the decoder itself).
 #pragma once
 
 #include <string>
@@ -20,17 +23,19 @@ public:
     // so that anything wrong shows now, not at the first click. Throws OnnxError.
     static OnnxDecoder load(const std::string& path);
 
-    // Prompt in original-image pixels. Returns iou, lowres [C,256,256] and full [C,orig_h,orig_w].
+    // Prompt in original-image pixels. Returns iou and lowres [C,256,256] (`full` undefined).
     // Multi-mask export: masks 1..3 when prompt.multimask, else mask 0.
     Prediction predict(const ImageEmbedding& embedding, const Prompt& prompt) const;
     bool multimask_export() const { return num_masks_ > 1; }
+    const onnx::Graph& graph() const { return graph_; }
 
 private:
     onnx::Graph graph_;
     int num_masks_ = 1;
-    size_t out_masks_ = 0, out_iou_ = 0, out_lowres_ = 0;
+    onnx::Value no_mask_;  // zero mask_input for prompts without one, shared by every call
 
-    std::vector<onnx::Value> run(const ImageEmbedding& embedding, const Prompt& prompt) const;
+    std::vector<onnx::Value> run(const ImageEmbedding& embedding, const Prompt& prompt,
+                                 const std::vector<std::string>& outputs) const;
 };
 
 }  // namespace sam

@@ -208,16 +208,6 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
         g.outputs_.push_back(io);
     }
     g.num_slots_ = g.constants_.size();
-
-    // Drop intermediates after their last reader to keep peak memory low.
-    std::vector<int> last_use(g.num_slots_, -1);
-    for (size_t i = 0; i < g.nodes_.size(); ++i)
-        for (int s : g.nodes_[i].inputs)
-            if (s >= 0 && !g.is_const_[s]) last_use[s] = static_cast<int>(i);
-    for (const auto& o : g.outputs_) last_use[o.slot] = -1;
-    g.release_.assign(g.nodes_.size(), {});
-    for (size_t s = 0; s < g.num_slots_; ++s)
-        if (last_use[s] >= 0) g.release_[last_use[s]].push_back(static_cast<int>(s));
     return g;
 }
 
@@ -231,6 +221,18 @@ const GraphIO* Graph::output(const std::string& name) const {
 }
 
 std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
+    std::vector<std::string> all;
+    for (const auto& o : outputs_) all.push_back(o.name);
+    return run(feeds, all);
+}
+
+std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds, const std::vector<std::string>& wanted) const {
+    std::vector<int> out_slots;
+    for (const auto& name : wanted) {
+        const GraphIO* o = output(name);
+        if (!o) throw OnnxError(what_ + ": '" + name + "' is not an output of the graph");
+        out_slots.push_back(o->slot);
+    }
     std::vector<Value> vals(num_slots_);
     for (const auto& io : inputs_) {
         auto it = feeds.find(io.name);
@@ -249,26 +251,53 @@ std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
     for (const auto& [name, v] : feeds)
         if (!input(name)) throw OnnxError(what_ + ": '" + name + "' is not an input of the graph");
 
-    // SAM_ONNX_PROFILE=1 prints the time spent per operator type to stderr.
-    static const bool profile = std::getenv("SAM_ONNX_PROFILE") != nullptr;
-    std::map<std::string, double> op_time;
+    // Only the nodes the wanted outputs depend on run; each intermediate is dropped after its
+    // last reader to keep peak memory low.
+    std::vector<char> needed_slot(num_slots_, 0), needed(nodes_.size(), 0);
+    for (int s : out_slots) needed_slot[s] = 1;
+    for (size_t i = nodes_.size(); i-- > 0;) {
+        for (int s : nodes_[i].outputs) needed[i] = needed[i] || (s >= 0 && needed_slot[s]);
+        if (needed[i])
+            for (int s : nodes_[i].inputs)
+                if (s >= 0) needed_slot[s] = 1;
+    }
+    std::vector<int> last_use(num_slots_, -1);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        if (needed[i])
+            for (int s : nodes_[i].inputs)
+                if (s >= 0 && !is_const_[s]) last_use[s] = static_cast<int>(i);
+    for (int s : out_slots) last_use[s] = -1;
+
+    // SAM_ONNX_PROFILE=1 prints the time spent per operator type to stderr; =2 also every node.
+    static const int profile = std::getenv("SAM_ONNX_PROFILE") ? std::atoi(std::getenv("SAM_ONNX_PROFILE")) : 0;
+    std::map<std::string, std::pair<int, double>> op_time;
     std::vector<const Value*> in;
     std::vector<Value> out;
     for (size_t i = 0; i < nodes_.size(); ++i) {
+        if (!needed[i]) continue;
         const Node& node = nodes_[i];
         in.clear();
         for (int s : node.inputs) in.push_back(s < 0 ? nullptr : is_const_[s] ? &constants_[s] : &vals[s]);
         out.assign(node.outputs.size(), Value{});
         auto t0 = std::chrono::steady_clock::now();
         node.fn(node, in, out);
-        if (profile) op_time[node.op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (profile) {
+            double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            op_time[node.op].first++;
+            op_time[node.op].second += t;
+            if (profile > 1)
+                std::fprintf(stderr, "onnx node: %8.3f ms %-12s %-40s -> %s\n", t * 1e3, node.op.c_str(), node.name.c_str(),
+                             out.empty() ? "" : out[0].desc().c_str());
+        }
         for (size_t k = 0; k < node.outputs.size(); ++k)
             if (node.outputs[k] >= 0) vals[node.outputs[k]] = std::move(out[k]);
-        for (int s : release_[i]) vals[s] = Value{};
+        for (int s : node.inputs)
+            if (s >= 0 && last_use[s] == static_cast<int>(i)) vals[s] = Value{};
     }
-    for (const auto& [op, t] : op_time) std::fprintf(stderr, "onnx profile: %-20s %8.3f ms\n", op.c_str(), t * 1e3);
+    for (const auto& [op, t] : op_time)
+        std::fprintf(stderr, "onnx profile: %-20s %4d nodes %8.3f ms\n", op.c_str(), t.first, t.second * 1e3);
     std::vector<Value> result;
-    for (const auto& o : outputs_) result.push_back(is_const_[o.slot] ? constants_[o.slot] : vals[o.slot]);
+    for (int s : out_slots) result.push_back(is_const_[s] ? constants_[s] : vals[s]);
     return result;
 }
 

@@ -67,13 +67,14 @@ public:
     // Runs the graph. `feeds` must hold every graph input by name with the declared type and
     // rank (fixed dimensions checked); returns the graph outputs in declaration order.
     std::vector<Value> run(const std::map<std::string, Value>& feeds) const;
+    // Same, computing only what the named outputs depend on; returns them in the order asked.
+    std::vector<Value> run(const std::map<std::string, Value>& feeds, const std::vector<std::string>& wanted) const;
 
 private:
     std::string what_;
     std::vector<Node> nodes_;        // in execution order, constants folded away
     std::vector<Value> constants_;   // per slot: folded constant (when is_const_)
     std::vector<char> is_const_;
-    std::vector<std::vector<int>> release_;  // per node: slots to drop after it runs
     std::vector<GraphIO> inputs_, outputs_;
     size_t num_slots_ = 0;
 };
