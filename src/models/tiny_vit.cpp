@@ -216,15 +216,35 @@ Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t 
     return y;
 }
 
-// MBConv: gelu(project(gelu(dw(gelu(expand(x))))) + x).
+// MBConv: gelu(project(gelu(dw(gelu(expand(x))))) + x), in bands of rows so that the 4x
+// expanded activations (64 MB each at full size) stay a few MB and in cache. The depthwise
+// convolution gets one halo row above and below each band: zeros at the image edges, as its
+// padding would give.
+constexpr int64_t kBandRows = 32;
+
 Tensor run_mbconv(const TinyVitMBConv& m, const Tensor& x, int64_t H, int64_t W) {
     profile::Scope scope("tinyvit.mbconv");
-    Tensor h1 = Tensor::empty({H * W, m.conv1.out});
-    { profile::Scope s("mb.expand"); pointwise(m.conv1, x.data, H * W, h1.data, ops::Act::Gelu); }
-    Tensor h2 = Tensor::empty({H * W, m.conv2.out});
-    { profile::Scope s("mb.dw"); conv(m.conv2, h1.data, H, W, h2.data, ops::Act::Gelu); }
-    Tensor y = Tensor::empty({H * W, m.conv3.out});
-    { profile::Scope s("mb.project"); pointwise(m.conv3, h2.data, H * W, y.data, ops::Act::Gelu, x.data, /*add_before_act=*/true); }
+    const int64_t hidden = m.conv1.out, C = m.conv3.out;
+    Tensor y = Tensor::empty({H * W, C});
+    Tensor h1 = Tensor::empty({(kBandRows + 2) * W, hidden});
+    Tensor h2 = Tensor::empty({kBandRows * W, hidden});
+    for (int64_t r0 = 0; r0 < H; r0 += kBandRows) {
+        const int64_t rows = std::min(kBandRows, H - r0);
+        const int64_t lo = std::max<int64_t>(r0 - 1, 0), hi = std::min(r0 + rows + 1, H);
+        float* band = h1.data + (lo - (r0 - 1)) * W * hidden;
+        if (r0 == 0) std::memset(h1.data, 0, W * hidden * sizeof(float));
+        if (r0 + rows == H) std::memset(h1.data + (rows + 1) * W * hidden, 0, W * hidden * sizeof(float));
+        pointwise(m.conv1, x.data + lo * W * C, (hi - lo) * W, band, ops::Act::Gelu);
+
+        ops::Conv2dArgs a;
+        a.x = h1.data, a.y = h2.data, a.H = rows + 2, a.W = W, a.C_in = a.C_out = hidden;
+        a.kh = a.kw = 3, a.pad = 1, a.pad_rows = false, a.groups = hidden;
+        a.weight = &m.conv2.weight, a.bias = &m.conv2.bias, a.act = ops::Act::Gelu;
+        ops::conv2d(a);
+
+        pointwise(m.conv3, h2.data, rows * W, y.data + r0 * W * C, ops::Act::Gelu, x.data + r0 * W * C,
+                  /*add_before_act=*/true);
+    }
     return y;
 }
 

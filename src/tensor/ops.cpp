@@ -167,13 +167,13 @@ void conv2d(const Conv2dArgs& a) {
         w.dim(3) != a.kw)
         throw std::invalid_argument("ops::conv2d: weight " + w.shape_string() + " does not fit C_in " +
                                     std::to_string(a.C_in) + ", C_out " + std::to_string(a.C_out));
-    const int64_t Ho = conv_out_size(a.H, a.kh, a.stride, a.pad);
+    const int64_t Ho = conv_out_size(a.H, a.kh, a.stride, a.pad_rows ? a.pad : 0);
     const int64_t Wo = conv_out_size(a.W, a.kw, a.stride, a.pad);
     const bool has_bias = a.bias && a.bias->defined();
     static std::mutex mutex;
     static std::unordered_map<std::string, std::shared_ptr<const ConvPrimitive>> cache;
     std::string key = key_of({reinterpret_cast<int64_t>(w.data), a.H, a.W, a.C_in, a.C_out, a.kh, a.kw, a.stride,
-                              a.pad, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act});
+                              a.pad, a.pad_rows, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act});
     std::shared_ptr<const ConvPrimitive> p;
     {
         std::lock_guard<std::mutex> lock(mutex);
@@ -194,7 +194,7 @@ void conv2d(const Conv2dArgs& a) {
         dnnl::post_ops po;
         append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, c->dst);
         attr.set_post_ops(po);
-        dims strides{a.stride, a.stride}, pad{a.pad, a.pad};
+        dims strides{a.stride, a.stride}, pad{a.pad_rows ? a.pad : 0, a.pad};
         auto desc = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                                dnnl::algorithm::convolution_direct, c->src, w_any,
                                                                c->bias, c->dst, strides, pad, pad)

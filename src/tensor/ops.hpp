@@ -43,6 +43,7 @@ struct Conv2dArgs {
     float* y = nullptr;
     int64_t H = 0, W = 0, C_in = 0, C_out = 0;
     int64_t kh = 1, kw = 1, stride = 1, pad = 0, groups = 1;
+    bool pad_rows = true;  // false: no padding along H (the caller supplies halo rows itself)
     const Tensor* weight = nullptr;
     const Tensor* bias = nullptr;
     Act act = Act::None;
