@@ -2,6 +2,7 @@
 // specification (broadcasting, negative axes, attributes), plus graph-level folding and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <onnx/onnx_pb.h>
@@ -157,6 +158,38 @@ TEST(OnnxOps, GatherExpandTranspose) {
     Value t3 = F({2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7});
     expect_near(run1("Transpose", {t3}, {{"perm", ints({1, 2, 0})}}), {2, 2, 2}, {0, 4, 1, 5, 2, 6, 3, 7});
     EXPECT_THROW(run1("Transpose", {t3}, {{"perm", ints({0, 0, 1})}}), OnnxError);
+}
+
+// Every permutation of a [2,1,3,4] tensor (row copies, batched 2-D transposes, the general
+// case; a size-1 dim in the way) against y[i0,i1,i2,i3] = x at the permuted index.
+TEST(OnnxOps, TransposeEveryPermutation) {
+    const Shape xs{2, 1, 3, 4};
+    std::vector<float> v(24);
+    for (int i = 0; i < 24; ++i) v[i] = float(i);
+    Value x = F(xs, v);
+    std::vector<int64_t> perm{0, 1, 2, 3};
+    int checked = 0;
+    do {
+        SCOPED_TRACE(sam::shape_str(perm));
+        Value y = run1("Transpose", {x}, {{"perm", ints(perm)}});
+        Shape ys{xs[perm[0]], xs[perm[1]], xs[perm[2]], xs[perm[3]]};
+        ASSERT_EQ(y.shape, ys);
+        int64_t o = 0;
+        for (int64_t a = 0; a < ys[0]; ++a)
+            for (int64_t b = 0; b < ys[1]; ++b)
+                for (int64_t c = 0; c < ys[2]; ++c)
+                    for (int64_t d = 0; d < ys[3]; ++d, ++o) {
+                        int64_t idx[4];
+                        idx[perm[0]] = a, idx[perm[1]] = b, idx[perm[2]] = c, idx[perm[3]] = d;
+                        float want = float(((idx[0] * 1 + idx[1]) * 3 + idx[2]) * 4 + idx[3]);
+                        ASSERT_EQ(y.data<float>()[o], want) << "element " << o;
+                    }
+        ++checked;
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    EXPECT_EQ(checked, 24);
+    // int64 and bool go through the same paths.
+    Value yi = run1("Transpose", {I({2, 3}, {1, 2, 3, 4, 5, 6})});
+    EXPECT_EQ(il(yi), (std::vector<int64_t>{1, 4, 2, 5, 3, 6}));
 }
 
 TEST(OnnxOps, ConstantsAndRange) {

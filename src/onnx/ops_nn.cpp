@@ -197,6 +197,34 @@ static void op_conv(const Node& node, const std::vector<const Value*>& in, std::
     out[0] = std::move(y);
 }
 
+// ConvTranspose whose stride equals its kernel (no padding, dilation or groups), as in SAM's
+// output upscaling: every input pixel paints its own kh x kw tile, so no sums overlap.
+// cols[(m, i, j), p] = sum_c w[c, m, i, j] * x[c, p] is one product; each tile row then takes
+// its values from kw rows of cols.
+static void conv_transpose_tiles(const Value& x, const Value& w, const Value* b, const Conv2dGeom& g, Value& y) {
+    int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], M = w.shape[1];
+    int64_t KK = M * g.kh * g.kw, P = H * W, Ho = H * g.kh, Wo = W * g.kw;
+    std::vector<float> wt(static_cast<size_t>(KK * C)), cols(static_cast<size_t>(KK * P));
+    ops::transpose(w.data<float>(), C, KK, wt.data());
+    for (int64_t n = 0; n < N; ++n) {
+        gemm_block(wt.data(), x.data<float>() + n * C * P, cols.data(), KK, C, P);
+        float* yn = y.data<float>() + n * M * Ho * Wo;
+        const float* pc = cols.data();
+        const float* bias = b ? b->data<float>() : nullptr;
+#pragma omp parallel for schedule(static) if (M * Ho * Wo > 65536)
+        for (int64_t m = 0; m < M; ++m) {
+            float bv = bias ? bias[m] : 0.0f;
+            for (int64_t iy = 0; iy < H; ++iy)
+                for (int64_t i = 0; i < g.kh; ++i) {
+                    float* row = yn + (m * Ho + iy * g.kh + i) * Wo;
+                    const float* src = pc + ((m * g.kh + i) * g.kw) * P + iy * W;
+                    for (int64_t ix = 0; ix < W; ++ix)
+                        for (int64_t j = 0; j < g.kw; ++j) row[ix * g.kw + j] = src[j * P + ix] + bv;
+                }
+        }
+    }
+}
+
 static void op_conv_transpose(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     const Value& x = arg(node, in, 0);
     const Value& w = arg(node, in, 1);
@@ -219,6 +247,12 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
     int64_t Wo = g.sw * (W - 1) + op[1] + (g.kw - 1) * g.dw + 1 - g.pl - g.pr;
     Value y = Value::alloc(DType::Float, {N, M, Ho, Wo});
     int64_t KK = Mg * g.kh * g.kw, P = H * W;
+    if (g.group == 1 && g.sh == g.kh && g.sw == g.kw && g.dh == 1 && g.dw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 &&
+        g.pr == 0 && op[0] == 0 && op[1] == 0) {
+        conv_transpose_tiles(x, w, b, g, y);
+        out[0] = std::move(y);
+        return;
+    }
     std::vector<float> xt(static_cast<size_t>(P * Cg)), cols(static_cast<size_t>(P * KK));
     for (int64_t n = 0; n < N; ++n)
         for (int64_t gi = 0; gi < g.group; ++gi) {

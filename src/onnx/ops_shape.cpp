@@ -302,16 +302,15 @@ static void op_expand(const Node& node, const std::vector<const Value*>& in, std
     out[0] = std::move(y);
 }
 
+// Strided gather for any permutation: one output row at a time.
 template <class T>
-static void transpose_loop(const Value& x, const std::vector<int64_t>& perm, Value& y) {
-    int r = x.rank();
+static void transpose_loop(const T* px, const Shape& xshape, const std::vector<int64_t>& perm, const Shape& yshape, T* py) {
+    int r = static_cast<int>(xshape.size());
     std::vector<int64_t> xs(r, 1), st(r);
-    for (int d = r - 2; d >= 0; --d) xs[d] = xs[d + 1] * x.shape[d + 1];
+    for (int d = r - 2; d >= 0; --d) xs[d] = xs[d + 1] * xshape[d + 1];
     for (int d = 0; d < r; ++d) st[d] = xs[perm[d]];
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    int64_t inner = y.shape[r - 1], sin = st[r - 1];
-    int64_t rows = y.numel() / inner;
+    int64_t inner = yshape[r - 1], sin = st[r - 1];
+    int64_t rows = shape_numel(yshape) / inner;
     std::vector<int64_t> idx(r, 0);
     int64_t off = 0;
     for (int64_t row = 0; row < rows; ++row) {
@@ -319,10 +318,92 @@ static void transpose_loop(const Value& x, const std::vector<int64_t>& perm, Val
         for (int64_t j = 0; j < inner; ++j) dst[j] = px[off + j * sin];
         for (int d = r - 2; d >= 0; --d) {
             off += st[d];
-            if (++idx[d] < y.shape[d]) break;
-            off -= st[d] * y.shape[d];
+            if (++idx[d] < yshape[d]) break;
+            off -= st[d] * yshape[d];
             idx[d] = 0;
         }
+    }
+}
+
+// y[b] = x[b]^T for `batch` matrices [rows, cols], in cache-sized tiles.
+template <class T>
+static void transpose_tiled(const T* x, int64_t batch, int64_t rows, int64_t cols, T* y) {
+    constexpr int64_t kTile = 32;
+    for (int64_t b = 0; b < batch; ++b, x += rows * cols, y += rows * cols)
+        for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+            for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+                int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+                for (int64_t c = c0; c < c1; ++c)
+                    for (int64_t r = r0; r < r1; ++r) y[c * rows + r] = x[r * cols + c];
+            }
+}
+
+// Transposes by the permutation after merging input dimensions that stay neighbours (and
+// dropping size-1 ones): most permutations then copy whole rows or are batched 2-D transposes.
+template <class T>
+static void transpose_any(const Value& x, const std::vector<int64_t>& perm, Value& y) {
+    int r = x.rank();
+    std::vector<int64_t> p;  // kept input dims, in output order
+    for (int d = 0; d < r; ++d)
+        if (x.shape[perm[d]] != 1) p.push_back(perm[d]);
+    // Groups of input dims that appear consecutively in the output: [first, last] input dims.
+    std::vector<std::pair<int64_t, int64_t>> groups;
+    for (int64_t d : p) {
+        if (!groups.empty()) {
+            int64_t next = groups.back().second + 1;
+            while (next < r && x.shape[next] == 1) ++next;
+            if (next == d) { groups.back().second = d; continue; }
+        }
+        groups.push_back({d, d});
+    }
+    // Coalesced input shape (groups in input order) and the permutation over it.
+    std::vector<size_t> order(groups.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return groups[a].first < groups[b].first; });
+    Shape cx(groups.size());
+    std::vector<int64_t> cperm(groups.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+        int64_t n = 1;
+        for (int64_t d = groups[order[k]].first; d <= groups[order[k]].second; ++d) n *= x.shape[d];
+        cx[k] = n;
+        cperm[order[k]] = static_cast<int64_t>(k);
+    }
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    size_t cr = cx.size();
+    bool identity = true;
+    for (size_t k = 0; k < cr; ++k) identity = identity && cperm[k] == static_cast<int64_t>(k);
+    if (identity) {
+        std::memcpy(py, px, static_cast<size_t>(x.numel()) * sizeof(T));
+        return;
+    }
+    Shape cy(cr);
+    for (size_t k = 0; k < cr; ++k) cy[k] = cx[cperm[k]];
+    if (cr == 2 || (cr == 3 && cperm[0] == 0)) {
+        int64_t batch = cr == 3 ? cx[0] : 1;
+        transpose_tiled(px, batch, cx[cr - 2], cx[cr - 1], py);
+    } else if (cperm[cr - 1] == static_cast<int64_t>(cr) - 1) {
+        // The innermost input dim stays innermost: copy contiguous runs of it.
+        int64_t inner = cx[cr - 1];
+        Shape xo(cx.begin(), cx.end() - 1), yo(cy.begin(), cy.end() - 1);
+        std::vector<int64_t> po(cperm.begin(), cperm.end() - 1);
+        int ro = static_cast<int>(xo.size());
+        std::vector<int64_t> xs(ro, inner), st(ro);
+        for (int d = ro - 2; d >= 0; --d) xs[d] = xs[d + 1] * xo[d + 1];
+        for (int d = 0; d < ro; ++d) st[d] = xs[po[d]];
+        std::vector<int64_t> idx(ro, 0);
+        int64_t off = 0, rows = shape_numel(yo);
+        for (int64_t row = 0; row < rows; ++row) {
+            std::memcpy(py + row * inner, px + off, static_cast<size_t>(inner) * sizeof(T));
+            for (int d = ro - 1; d >= 0; --d) {
+                off += st[d];
+                if (++idx[d] < yo[d]) break;
+                off -= st[d] * yo[d];
+                idx[d] = 0;
+            }
+        }
+    } else {
+        transpose_loop(px, cx, cperm, cy, py);
     }
 }
 
@@ -343,9 +424,9 @@ static void op_transpose(const Node& node, const std::vector<const Value*>& in, 
     Value y = Value::alloc(x.dtype, s);
     if (y.numel() > 0 && r > 0) {
         switch (dtype_size(x.dtype)) {
-            case 1: transpose_loop<uint8_t>(x, perm, y); break;
-            case 4: transpose_loop<uint32_t>(x, perm, y); break;
-            default: transpose_loop<uint64_t>(x, perm, y); break;
+            case 1: transpose_any<uint8_t>(x, perm, y); break;
+            case 4: transpose_any<uint32_t>(x, perm, y); break;
+            default: transpose_any<uint64_t>(x, perm, y); break;
         }
     } else if (r == 0) {
         std::memcpy(y.ptr, x.ptr, dtype_size(x.dtype));
