@@ -398,4 +398,63 @@ TEST(OnnxGraph, FoldsConstantsAndRuns) {
     }
 }
 
+TEST(OnnxOps, Gelu) {
+    // 0.5 x (1 + erf(x / sqrt 2)): Phi(1) = 0.8413447, Phi(-2) = 0.0227501.
+    Value x = F({4}, {0, 1, -1, -2});
+    expect_near(run1("Gelu", {x}), {4}, {0, 0.8413447f, -0.1586553f, -0.0455003f}, 1e-6f);
+    // tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); x = 1 gives 0.8411920.
+    expect_near(run1("Gelu", {x}, {{"approximate", as("tanh")}}), {4}, {0, 0.8411920f, -0.1588080f, -0.0454023f}, 1e-6f);
+    EXPECT_THROW(run1("Gelu", {x}, {{"approximate", as("sigmoid")}}), OnnxError);
+}
+
+// PyTorch's GELU export x -> Div(sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5), with `extra_output`
+// also declared as a graph output when not empty.
+std::string gelu_chain_model(const std::string& extra_output) {
+    ::onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    auto* g = m.mutable_graph();
+    for (auto [name, v] : {std::pair<const char*, float>{"sqrt2", 1.4142135381698608f}, {"one", 1.0f}, {"half", 0.5f}}) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(1);
+        t->add_float_data(v);
+    }
+    auto* in = g->add_input();
+    in->set_name("x");
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_param("n");
+    auto node = [&](const char* op, std::vector<std::string> ins, const char* out) {
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        for (const auto& i : ins) n->add_input(i);
+        n->add_output(out);
+    };
+    node("Div", {"x", "sqrt2"}, "d");
+    node("Erf", {"d"}, "e");
+    node("Add", {"e", "one"}, "a");
+    node("Mul", {"x", "a"}, "m");
+    node("Mul", {"m", "half"}, "y");
+    for (std::string name : {std::string("y"), extra_output}) {
+        if (name.empty()) continue;
+        auto* o = g->add_output();
+        o->set_name(name);
+        o->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    return m.SerializeAsString();
+}
+
+TEST(OnnxGraph, FusesTheExportedGeluChain) {
+    Graph fused = Graph::parse(gelu_chain_model(""), "gelu");
+    EXPECT_EQ(fused.runtime_nodes(), 1u);
+    std::vector<Value> out = fused.run({{"x", F({4}, {0, 1, -1, -2})}});
+    expect_near(out[0], {4}, {0, 0.8413447f, -0.1586553f, -0.0455003f}, 1e-6f);
+    // An intermediate someone else reads (here a graph output) keeps the chain as it is.
+    Graph kept = Graph::parse(gelu_chain_model("e"), "gelu");
+    EXPECT_EQ(kept.runtime_nodes(), 5u);
+    out = kept.run({{"x", F({4}, {0, 1, -1, -2})}});
+    expect_near(out[0], {4}, {0, 0.8413447f, -0.1586553f, -0.0455003f}, 1e-6f);
+    expect_near(out[1], {4}, {0, 0.6826895f, -0.6826895f, -0.9544997f}, 1e-6f);  // erf(x / sqrt 2)
+}
+
 }  // namespace

@@ -1,6 +1,7 @@
 #include "onnx/graph.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,6 +119,66 @@ std::vector<Value> run_node(const Node& node, const std::vector<const Value*>& i
     return out;
 }
 
+// True when `slot` is a folded float scalar equal to `want` (to float rounding).
+static bool is_scalar(const std::vector<Value>& constants, const std::vector<char>& is_const, int slot, float want) {
+    if (slot < 0 || !is_const[slot]) return false;
+    const Value& v = constants[slot];
+    return v.dtype == DType::Float && v.numel() == 1 && std::fabs(v.data<float>()[0] - want) <= 1e-6f * std::fabs(want);
+}
+
+// PyTorch exports nn.GELU (before opset 20) as Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5):
+// five passes over the tensor with a scalar erf. Each such chain whose intermediates nothing
+// else reads becomes one Gelu node (ONNX opset 20), one vectorised pass.
+void Graph::fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants, const std::vector<char>& is_const,
+                      const std::vector<GraphIO>& outputs) {
+    std::vector<std::vector<int>> readers(constants.size());
+    for (size_t i = 0; i < nodes.size(); ++i)
+        for (int s : nodes[i].inputs)
+            if (s >= 0) readers[s].push_back(static_cast<int>(i));
+    std::vector<char> is_output(constants.size(), 0);
+    for (const auto& o : outputs) is_output[o.slot] = 1;
+    // The one node reading node n's output, when it is of type `op` and nothing else reads it.
+    auto only_reader = [&](int n, const char* op) {
+        if (n < 0 || nodes[n].outputs.size() != 1 || nodes[n].outputs[0] < 0) return -1;
+        int s = nodes[n].outputs[0];
+        if (is_output[s] || readers[s].size() != 1 || nodes[readers[s][0]].op != op) return -1;
+        return readers[s][0];
+    };
+    // The input of binary node n other than node `from`'s output.
+    auto other = [&](int n, int from) {
+        const Node& node = nodes[n];
+        if (node.inputs.size() != 2) return -1;
+        return node.inputs[0] == nodes[from].outputs[0] ? node.inputs[1] : node.inputs[0];
+    };
+    const float sqrt2 = std::sqrt(2.0f);
+    std::vector<char> removed(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        const Node& div = nodes[i];
+        if (div.op != "Div" || div.inputs.size() != 2 || !is_scalar(constants, is_const, div.inputs[1], sqrt2)) continue;
+        int x = div.inputs[0];
+        int erf = only_reader(static_cast<int>(i), "Erf");
+        int add = only_reader(erf, "Add");
+        if (add < 0 || !is_scalar(constants, is_const, other(add, erf), 1.0f)) continue;
+        int mul = only_reader(add, "Mul");
+        if (mul < 0 || other(mul, add) != x) continue;
+        int half = only_reader(mul, "Mul");
+        if (half < 0 || !is_scalar(constants, is_const, other(half, mul), 0.5f)) continue;
+        Node& gelu = nodes[half];
+        gelu.op = "Gelu";
+        gelu.inputs = {x};
+        gelu.attrs.clear();
+        gelu.fn = find_op("Gelu");
+        removed[i] = removed[erf] = removed[add] = removed[mul] = 1;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        if (removed[i]) continue;
+        if (kept != i) nodes[kept] = std::move(nodes[i]);
+        ++kept;
+    }
+    nodes.resize(kept);
+}
+
 Graph Graph::load(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) throw OnnxError("cannot open ONNX file '" + path + "'");
@@ -208,6 +269,7 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
         g.outputs_.push_back(io);
     }
     g.num_slots_ = g.constants_.size();
+    fuse_gelu(g.nodes_, g.constants_, g.is_const_, g.outputs_);
     return g;
 }
 

@@ -77,6 +77,9 @@ private:
     std::vector<char> is_const_;
     std::vector<GraphIO> inputs_, outputs_;
     size_t num_slots_ = 0;
+
+    static void fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants,
+                          const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
 };
 
 // Runs one node directly (tests and constant folding): inputs by position, nullptr for omitted.

@@ -513,7 +513,29 @@ static void op_resize(const Node& node, const std::vector<const Value*>& in, std
     out[0] = std::move(y);
 }
 
+// Gelu (opset 20; also what the loader fuses PyTorch's exported erf chain into).
+static void op_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    const Value& x = arg(node, in, 0);
+    expect_float(node, x, "X");
+    std::string approx = node.attr_s("approximate", "none");
+    if (approx != "none" && approx != "tanh")
+        throw OnnxError(node.where() + ": approximate '" + approx + "' is not supported (none, tanh)");
+    Value y = Value::alloc(DType::Float, x.shape);
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    int64_t n = x.numel();
+    if (approx == "none") {
+        std::memcpy(py, px, static_cast<size_t>(n) * sizeof(float));
+        ops::gelu(py, n);
+    } else {
+        const float k = std::sqrt(2.0f / 3.14159265358979f);
+        for (int64_t i = 0; i < n; ++i) py[i] = 0.5f * px[i] * (1.0f + std::tanh(k * (px[i] + 0.044715f * px[i] * px[i] * px[i])));
+    }
+    out[0] = std::move(y);
+}
+
 void register_nn_ops(OpTable& t) {
+    t["Gelu"] = op_gelu;
     t["MatMul"] = op_matmul;
     t["Gemm"] = op_gemm;
     t["Conv"] = op_conv;
