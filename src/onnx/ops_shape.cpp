@@ -330,6 +330,7 @@ template <class T>
 static void transpose_tiled(const T* x, int64_t batch, int64_t rows, int64_t cols, T* y) {
     constexpr int64_t kTile = 32;
     for (int64_t b = 0; b < batch; ++b, x += rows * cols, y += rows * cols)
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > 65536)
         for (int64_t r0 = 0; r0 < rows; r0 += kTile)
             for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
                 int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 namespace sam::onnx {
 
@@ -29,6 +31,54 @@ size_t dtype_size(DType t) {
 
 bool dtype_known(int t) { return t == 1 || t == 2 || t == 3 || t == 6 || t == 7 || t == 9; }
 
+namespace {
+
+// Freed blocks of 64 KiB and more are kept for reuse, up to 64 MiB in all: every click of a
+// graph allocates the same sizes again, and a fresh large block from the OS costs a page fault
+// per 4 KiB touched. Never destroyed, so values in static storage may outlive everything else.
+class BufferPool {
+public:
+    static constexpr size_t kMinBytes = 64 << 10, kMaxHeld = 64 << 20;
+
+    void* take(size_t bytes) {
+        if (bytes >= kMinBytes) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = free_.find(bytes);
+            if (it != free_.end()) {
+                void* p = it->second;
+                free_.erase(it);
+                held_ -= bytes;
+                return p;
+            }
+        }
+        return std::aligned_alloc(64, bytes);
+    }
+
+    void give(void* p, size_t bytes) {
+        if (bytes >= kMinBytes) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (held_ + bytes <= kMaxHeld) {
+                free_.emplace(bytes, p);
+                held_ += bytes;
+                return;
+            }
+        }
+        std::free(p);
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_multimap<size_t, void*> free_;
+    size_t held_ = 0;
+};
+
+BufferPool& pool() {
+    static BufferPool* p = new BufferPool;
+    return *p;
+}
+
+}  // namespace
+
 Value Value::alloc(DType t, Shape shape) {
     Value v;
     v.dtype = t;
@@ -36,9 +86,9 @@ Value Value::alloc(DType t, Shape shape) {
     size_t bytes = static_cast<size_t>(shape_numel(v.shape)) * dtype_size(t);
     bytes = (bytes + 63) / 64 * 64;
     if (bytes == 0) bytes = 64;  // empty tensors still get a valid pointer
-    void* p = std::aligned_alloc(64, bytes);
+    void* p = pool().take(bytes);
     if (!p) throw OnnxError("out of memory allocating " + v.desc());
-    v.buf = std::shared_ptr<void>(p, std::free);
+    v.buf = std::shared_ptr<void>(p, [bytes](void* q) { pool().give(q, bytes); });
     v.ptr = p;
     return v;
 }
