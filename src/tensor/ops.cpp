@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -34,12 +36,30 @@ dnnl::stream& stream() {
 }
 
 // Primitives are immutable once created and may execute concurrently; creating them costs
-// far more than running small ones, so each distinct shape is created once.
+// far more than running small ones, so each distinct shape is created once. Keys are a few
+// integers: building and hashing them must cost next to nothing next to a small product.
+using Key = std::array<int64_t, 16>;
+
+Key key_of(std::initializer_list<int64_t> values) {
+    Key k{};
+    if (values.size() > k.size()) throw std::logic_error("ops: primitive key too long");
+    std::copy(values.begin(), values.end(), k.begin());
+    return k;
+}
+
+struct KeyHash {
+    size_t operator()(const Key& k) const {
+        uint64_t h = 1469598103934665603ull;
+        for (int64_t v : k) h = (h ^ static_cast<uint64_t>(v)) * 1099511628211ull;
+        return static_cast<size_t>(h);
+    }
+};
+
 template <class Value>
 class Cache {
 public:
     template <class Make>
-    std::shared_ptr<const Value> get(const std::string& key, Make make) {
+    std::shared_ptr<const Value> get(const Key& key, Make make) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto it = map_.find(key);
@@ -52,17 +72,21 @@ public:
 
 private:
     std::mutex mutex_;
-    std::unordered_map<std::string, std::shared_ptr<const Value>> map_;
+    std::unordered_map<Key, std::shared_ptr<const Value>, KeyHash> map_;
 };
 
-std::string key_of(std::initializer_list<int64_t> values) {
-    std::string k;
-    k.reserve(values.size() * 8);
-    for (int64_t v : values) {
-        k += std::to_string(v);
-        k += ',';
-    }
-    return k;
+// A primitive's arguments in a plain array, run on this thread's stream (the C++ API's
+// unordered_map would allocate on every call). The memories must outlive execute().
+struct ExecArgs {
+    std::array<dnnl_exec_arg_t, 6> args;
+    int n = 0;
+    void add(int arg, const memory& m) { args[n++] = {arg, m.get()}; }
+};
+
+void execute(const dnnl::primitive& prim, const ExecArgs& a) {
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(prim.get(), stream().get(), a.n, a.args.data()),
+                            "could not execute a primitive");
+    stream().wait();
 }
 
 dnnl::algorithm eltwise_alg(Act act) {
@@ -94,9 +118,8 @@ void matmul(const MatmulArgs& a) {
         throw std::invalid_argument("ops::matmul: alpha with bias is ambiguous; scale separately");
     const int64_t bb = a.b_batch < 0 ? a.batch : a.b_batch;
     static Cache<MatmulPrimitive> cache;
-    std::string key = key_of({a.batch, bb, a.M, a.K, a.N, a.trans_b, a.bias != nullptr, int(a.act),
-                              a.add != nullptr, a.add_before_act});
-    key += std::to_string(a.alpha);
+    const Key key = key_of({a.batch, bb, a.M, a.K, a.N, a.trans_b, a.bias != nullptr, int(a.act), a.add != nullptr,
+                            a.add_before_act, std::bit_cast<int32_t>(a.alpha)});
     auto p = cache.get(key, [&] {
         MatmulPrimitive m;
         m.src = memory::desc({a.batch, a.M, a.K}, dt::f32, dims{a.M * a.K, a.K, 1});
@@ -115,16 +138,18 @@ void matmul(const MatmulArgs& a) {
         return m;
     });
     const auto& e = engine();
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(p->src, e, const_cast<float*>(a.a))},
-        {DNNL_ARG_WEIGHTS, memory(p->weights, e, const_cast<float*>(a.b))},
-        {DNNL_ARG_DST, memory(p->dst, e, a.c)}};
-    if (a.bias) args.emplace(DNNL_ARG_BIAS, memory(p->bias, e, const_cast<float*>(a.bias)));
+    const memory src(p->src, e, const_cast<float*>(a.a)), weights(p->weights, e, const_cast<float*>(a.b)),
+        dst(p->dst, e, a.c);
+    const memory bias = a.bias ? memory(p->bias, e, const_cast<float*>(a.bias)) : memory();
+    const memory add = a.add ? memory(p->dst, e, const_cast<float*>(a.add)) : memory();
+    ExecArgs args;
+    args.add(DNNL_ARG_SRC, src);
+    args.add(DNNL_ARG_WEIGHTS, weights);
+    args.add(DNNL_ARG_DST, dst);
+    if (a.bias) args.add(DNNL_ARG_BIAS, bias);
     if (a.add)
-        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1,
-                     memory(p->dst, e, const_cast<float*>(a.add)));
-    p->prim.execute(stream(), args);
-    stream().wait();
+        args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1, add);
+    execute(p->prim, args);
 }
 
 void linear(const float* x, int64_t rows, const Tensor& weight, const Tensor& bias, float* y, Act act,
@@ -171,8 +196,8 @@ void conv2d(const Conv2dArgs& a) {
     const int64_t Wo = conv_out_size(a.W, a.kw, a.stride, a.pad);
     const bool has_bias = a.bias && a.bias->defined();
     static std::mutex mutex;
-    static std::unordered_map<std::string, std::shared_ptr<const ConvPrimitive>> cache;
-    std::string key = key_of({reinterpret_cast<int64_t>(w.data), a.H, a.W, a.C_in, a.C_out, a.kh, a.kw, a.stride,
+    static std::unordered_map<Key, std::shared_ptr<const ConvPrimitive>, KeyHash> cache;
+    const Key key = key_of({reinterpret_cast<int64_t>(w.data), a.H, a.W, a.C_in, a.C_out, a.kh, a.kw, a.stride,
                               a.pad, a.pad_rows, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act});
     std::shared_ptr<const ConvPrimitive> p;
     {
@@ -213,15 +238,17 @@ void conv2d(const Conv2dArgs& a) {
         cache[key] = c;
     }
     const auto& e = engine();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p->src, e, const_cast<float*>(a.x))},
-                                         {DNNL_ARG_WEIGHTS, p->weights},
-                                         {DNNL_ARG_DST, memory(p->dst, e, a.y)}};
-    if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(p->bias, e, a.bias->data));
+    const memory src(p->src, e, const_cast<float*>(a.x)), dst(p->dst, e, a.y);
+    const memory bias = has_bias ? memory(p->bias, e, a.bias->data) : memory();
+    const memory add = a.add ? memory(p->dst, e, const_cast<float*>(a.add)) : memory();
+    ExecArgs args;
+    args.add(DNNL_ARG_SRC, src);
+    args.add(DNNL_ARG_WEIGHTS, p->weights);
+    args.add(DNNL_ARG_DST, dst);
+    if (has_bias) args.add(DNNL_ARG_BIAS, bias);
     if (a.add)
-        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1,
-                     memory(p->dst, e, const_cast<float*>(a.add)));
-    p->prim.execute(stream(), args);
-    stream().wait();
+        args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1, add);
+    execute(p->prim, args);
 }
 
 void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
@@ -281,9 +308,11 @@ void gelu(float* x, int64_t n) {
         dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, md);
         return dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine()));
     });
-    memory m(md, engine(), x);
-    p->execute(stream(), {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
-    stream().wait();
+    const memory m(md, engine(), x);
+    ExecArgs args;
+    args.add(DNNL_ARG_SRC, m);
+    args.add(DNNL_ARG_DST, m);
+    execute(*p, args);
 }
 
 void relu(float* x, int64_t n) {
