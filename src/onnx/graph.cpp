@@ -11,6 +11,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "onnx/op_util.hpp"
+
 namespace sam::onnx {
 
 int64_t Node::attr_i(const std::string& key, int64_t dflt) const {
@@ -126,50 +128,37 @@ static bool is_scalar(const std::vector<Value>& constants, const std::vector<cha
     return v.dtype == DType::Float && v.numel() == 1 && std::fabs(v.data<float>()[0] - want) <= 1e-6f * std::fabs(want);
 }
 
-// PyTorch exports nn.GELU (before opset 20) as Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5):
-// five passes over the tensor with a scalar erf. Each such chain whose intermediates nothing
-// else reads becomes one Gelu node (ONNX opset 20), one vectorised pass.
-void Graph::fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants, const std::vector<char>& is_const,
-                      const std::vector<GraphIO>& outputs) {
-    std::vector<std::vector<int>> readers(constants.size());
-    for (size_t i = 0; i < nodes.size(); ++i)
-        for (int s : nodes[i].inputs)
-            if (s >= 0) readers[s].push_back(static_cast<int>(i));
-    std::vector<char> is_output(constants.size(), 0);
-    for (const auto& o : outputs) is_output[o.slot] = 1;
-    // The one node reading node n's output, when it is of type `op` and nothing else reads it.
-    auto only_reader = [&](int n, const char* op) {
+// Who reads each value slot: the loader's rewrites may only drop intermediates nothing else
+// reads (no other node, no graph output).
+struct Readers {
+    std::vector<std::vector<int>> of;  // per slot: the nodes reading it
+    std::vector<char> is_output;
+
+    Readers(const std::vector<Node>& nodes, size_t num_slots, const std::vector<GraphIO>& outputs)
+        : of(num_slots), is_output(num_slots, 0) {
+        for (size_t i = 0; i < nodes.size(); ++i)
+            for (int s : nodes[i].inputs)
+                if (s >= 0) of[s].push_back(static_cast<int>(i));
+        for (const auto& o : outputs) is_output[o.slot] = 1;
+    }
+    // The one node reading node n's only output, when it is of type `op` and nothing else reads it.
+    int only_reader(const std::vector<Node>& nodes, int n, const char* op) const {
         if (n < 0 || nodes[n].outputs.size() != 1 || nodes[n].outputs[0] < 0) return -1;
         int s = nodes[n].outputs[0];
-        if (is_output[s] || readers[s].size() != 1 || nodes[readers[s][0]].op != op) return -1;
-        return readers[s][0];
-    };
-    // The input of binary node n other than node `from`'s output.
-    auto other = [&](int n, int from) {
-        const Node& node = nodes[n];
-        if (node.inputs.size() != 2) return -1;
-        return node.inputs[0] == nodes[from].outputs[0] ? node.inputs[1] : node.inputs[0];
-    };
-    const float sqrt2 = std::sqrt(2.0f);
-    std::vector<char> removed(nodes.size(), 0);
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        const Node& div = nodes[i];
-        if (div.op != "Div" || div.inputs.size() != 2 || !is_scalar(constants, is_const, div.inputs[1], sqrt2)) continue;
-        int x = div.inputs[0];
-        int erf = only_reader(static_cast<int>(i), "Erf");
-        int add = only_reader(erf, "Add");
-        if (add < 0 || !is_scalar(constants, is_const, other(add, erf), 1.0f)) continue;
-        int mul = only_reader(add, "Mul");
-        if (mul < 0 || other(mul, add) != x) continue;
-        int half = only_reader(mul, "Mul");
-        if (half < 0 || !is_scalar(constants, is_const, other(half, mul), 0.5f)) continue;
-        Node& gelu = nodes[half];
-        gelu.op = "Gelu";
-        gelu.inputs = {x};
-        gelu.attrs.clear();
-        gelu.fn = find_op("Gelu");
-        removed[i] = removed[erf] = removed[add] = removed[mul] = 1;
+        if (is_output[s] || of[s].size() != 1 || nodes[of[s][0]].op != op) return -1;
+        return of[s][0];
     }
+};
+
+// The input of binary node n other than node `from`'s output (-1 when n reads it twice).
+static int other_input(const std::vector<Node>& nodes, int n, int from) {
+    const Node& node = nodes[n];
+    int s = nodes[from].outputs[0];
+    if (node.inputs.size() != 2 || (node.inputs[0] == s && node.inputs[1] == s)) return -1;
+    return node.inputs[0] == s ? node.inputs[1] : node.inputs[0];
+}
+
+static void drop_removed(std::vector<Node>& nodes, const std::vector<char>& removed) {
     size_t kept = 0;
     for (size_t i = 0; i < nodes.size(); ++i) {
         if (removed[i]) continue;
@@ -177,6 +166,107 @@ void Graph::fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& consta
         ++kept;
     }
     nodes.resize(kept);
+}
+
+// PyTorch exports nn.GELU (before opset 20) as Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5):
+// five passes over the tensor with a scalar erf. Each such chain whose intermediates nothing
+// else reads becomes one Gelu node (ONNX opset 20), one vectorised pass.
+void Graph::fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants, const std::vector<char>& is_const,
+                      const std::vector<GraphIO>& outputs) {
+    Readers r(nodes, constants.size(), outputs);
+    const float sqrt2 = std::sqrt(2.0f);
+    std::vector<char> removed(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        const Node& div = nodes[i];
+        if (div.op != "Div" || div.inputs.size() != 2 || !is_scalar(constants, is_const, div.inputs[1], sqrt2)) continue;
+        int x = div.inputs[0];
+        int erf = r.only_reader(nodes, static_cast<int>(i), "Erf");
+        int add = r.only_reader(nodes, erf, "Add");
+        if (add < 0 || !is_scalar(constants, is_const, other_input(nodes, add, erf), 1.0f)) continue;
+        int mul = r.only_reader(nodes, add, "Mul");
+        if (mul < 0 || other_input(nodes, mul, add) != x) continue;
+        int half = r.only_reader(nodes, mul, "Mul");
+        if (half < 0 || !is_scalar(constants, is_const, other_input(nodes, half, mul), 0.5f)) continue;
+        Node& gelu = nodes[half];
+        gelu.op = "Gelu";
+        gelu.inputs = {x};
+        gelu.attrs.clear();
+        gelu.fn = find_op("Gelu");
+        removed[i] = removed[erf] = removed[add] = removed[mul] = 1;
+    }
+    drop_removed(nodes, removed);
+}
+
+// Turns a MatMul node into the loader's FusedMatMul (same result until bias/addend are set).
+static void make_fused_matmul(Node& n) {
+    if (n.op == "FusedMatMul") return;
+    n.op = "FusedMatMul";
+    n.fn = op_fused_matmul;
+    n.inputs.resize(4, -1);
+    n.attrs["trans_b"] = Attribute{};
+}
+
+// Matrix products around SAM's attention, each pass over a tensor saved:
+// - a Transpose that swaps the last two dims of a MatMul's B becomes the product reading B
+//   transposed (trans_b); with other dims permuted too, the Transpose keeps only those;
+// - the Add of a bias row (a constant of N values) and then the Add of another value (a
+//   residual) after a MatMul go into the product as oneDNN's bias and sum post-op.
+void Graph::fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& constants, const std::vector<char>& is_const,
+                        const std::vector<GraphIO>& outputs) {
+    {
+        Readers r(nodes, constants.size(), outputs);
+        std::vector<char> removed(nodes.size(), 0);
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            Node& tr = nodes[i];
+            int mm = r.only_reader(nodes, static_cast<int>(i), "MatMul");
+            if (tr.op != "Transpose" || mm < 0 || tr.inputs.size() != 1 || nodes[mm].inputs.size() != 2 ||
+                nodes[mm].inputs[1] != tr.outputs[0] || nodes[mm].inputs[0] == tr.outputs[0])
+                continue;
+            std::vector<int64_t> perm = tr.attr_ints("perm");
+            int rank = static_cast<int>(perm.size());
+            if (rank < 2 || perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2) continue;
+            std::swap(perm[rank - 2], perm[rank - 1]);
+            bool identity = true;
+            for (int d = 0; d < rank; ++d) identity = identity && perm[d] == d;
+            Node& m = nodes[mm];
+            make_fused_matmul(m);
+            m.attrs["trans_b"].i = 1;
+            if (identity) {
+                m.inputs[1] = tr.inputs[0];
+                removed[i] = 1;
+            } else {
+                tr.attrs["perm"].ints = perm;
+            }
+        }
+        drop_removed(nodes, removed);
+    }
+    Readers r(nodes, constants.size(), outputs);
+    std::vector<char> removed(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        if (removed[i] || (nodes[i].op != "MatMul" && nodes[i].op != "FusedMatMul")) continue;
+        int cur = static_cast<int>(i);
+        // Fold Adds while the product's only reader is one; the fused node takes the Add's place
+        // (its other input may be computed after the product).
+        for (int add; (add = r.only_reader(nodes, cur, "Add")) >= 0;) {
+            int x = other_input(nodes, add, cur);
+            if (x < 0) break;
+            const Node& m = nodes[cur];
+            bool bias = is_const[x] && constants[x].dtype == DType::Float && constants[x].rank() == 1 &&
+                        constants[x].numel() > 1;
+            bool has_bias = m.op == "FusedMatMul" && m.inputs[2] >= 0;
+            bool has_add = m.op == "FusedMatMul" && m.inputs[3] >= 0;
+            if (bias ? has_bias || has_add : has_add) break;
+            Node fused = std::move(nodes[cur]);
+            make_fused_matmul(fused);
+            fused.inputs[bias ? 2 : 3] = x;
+            fused.outputs = nodes[add].outputs;
+            fused.name = nodes[add].name;
+            nodes[add] = std::move(fused);
+            removed[cur] = 1;
+            cur = add;
+        }
+    }
+    drop_removed(nodes, removed);
 }
 
 Graph Graph::load(const std::string& path) {
@@ -270,6 +360,7 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
     }
     g.num_slots_ = g.constants_.size();
     fuse_gelu(g.nodes_, g.constants_, g.is_const_, g.outputs_);
+    fuse_matmul(g.nodes_, g.constants_, g.is_const_, g.outputs_);
     return g;
 }
 

@@ -80,6 +80,8 @@ private:
 
     static void fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants,
                           const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
+    static void fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& constants,
+                            const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
 };
 
 // Runs one node directly (tests and constant folding): inputs by position, nullptr for omitted.

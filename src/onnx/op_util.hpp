@@ -17,6 +17,11 @@ void register_shape_ops(OpTable& t);
 void register_nn_ops(OpTable& t);
 void register_quant_ops(OpTable& t);
 
+// Operators only the loader creates (never read from a file), see Graph's fusions.
+// FusedMatMul: inputs A, B, bias [N] (optional), addend of the output's shape (optional);
+// attribute trans_b (B's last two dims are [N, K]).
+void op_fused_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+
 // Input k, which must be present.
 const Value& arg(const Node& node, const std::vector<const Value*>& in, size_t k);
 // Input k or nullptr when omitted (or beyond the given inputs).

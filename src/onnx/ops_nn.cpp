@@ -22,50 +22,108 @@ static void gemm_block(const float* a, const float* b, float* c, int64_t M, int6
     ops::matmul(m);
 }
 
-static void op_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
-    const Value& a0 = arg(node, in, 0);
-    const Value& b0 = arg(node, in, 1);
+// Shapes of a MatMul, numpy-style: 1-D operands promoted to matrices (the added dimension is
+// dropped from the output), batch dimensions broadcast. With trans_b, B's last two dims are [N, K].
+struct MatmulPlan {
+    Value a, b;
+    int64_t M = 0, K = 0, N = 0;
+    Shape ab, bb, batch, out;
+};
+
+static MatmulPlan plan_matmul(const Node& node, const Value& a0, const Value& b0, bool trans_b) {
     expect_float(node, a0, "A");
     expect_float(node, b0, "B");
     if (a0.rank() == 0 || b0.rank() == 0) throw OnnxError(node.where() + ": MatMul of a scalar");
-    // 1-D operands are promoted to matrices, and the added dimension removed afterwards.
-    Value a = a0.rank() == 1 ? a0.reshaped({1, a0.shape[0]}) : a0;
-    Value b = b0.rank() == 1 ? b0.reshaped({b0.shape[0], 1}) : b0;
-    int64_t M = a.dim(-2), K = a.dim(-1), N = b.dim(-1);
-    if (b.dim(-2) != K)
-        throw OnnxError(node.where() + ": inner dimensions differ: " + a0.desc() + " x " + b0.desc());
-    Shape ab(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
-    Shape batch = broadcast_shapes(node, ab, bb);
-    Shape s = batch;
-    if (a0.rank() > 1) s.push_back(M);
-    if (b0.rank() > 1) s.push_back(N);
-    Value y = Value::alloc(DType::Float, s);
-    int64_t nb = shape_numel(batch), na = shape_numel(ab), nbb = shape_numel(bb);
-    const float* pa = a.data<float>();
-    const float* pb = b.data<float>();
-    float* py = y.data<float>();
+    MatmulPlan p;
+    p.a = a0.rank() == 1 ? a0.reshaped({1, a0.shape[0]}) : a0;
+    p.b = b0.rank() == 1 ? b0.reshaped({b0.shape[0], 1}) : b0;
+    p.M = p.a.dim(-2);
+    p.K = p.a.dim(-1);
+    p.N = trans_b ? p.b.dim(-2) : p.b.dim(-1);
+    if ((trans_b ? p.b.dim(-1) : p.b.dim(-2)) != p.K)
+        throw OnnxError(node.where() + ": inner dimensions differ: " + a0.desc() + " x " + b0.desc() +
+                        (trans_b ? " (B transposed)" : ""));
+    p.ab.assign(p.a.shape.begin(), p.a.shape.end() - 2);
+    p.bb.assign(p.b.shape.begin(), p.b.shape.end() - 2);
+    p.batch = broadcast_shapes(node, p.ab, p.bb);
+    p.out = p.batch;
+    if (a0.rank() > 1) p.out.push_back(p.M);
+    if (b0.rank() > 1) p.out.push_back(p.N);
+    return p;
+}
+
+// y = A · op(B) (+ bias[N]) (+ add, of y's shape), the additions fused into the products.
+static void run_matmul(const Node& node, const MatmulPlan& p, bool trans_b, const float* bias, const float* add, float* y) {
+    int64_t M = p.M, K = p.K, N = p.N;
+    ops::MatmulArgs m;
+    m.a = p.a.data<float>();
+    m.b = p.b.data<float>();
+    m.c = y;
+    m.K = K;
+    m.N = N;
+    m.trans_b = trans_b;
+    m.bias = bias;
+    m.add = add;
+    int64_t nb = shape_numel(p.batch), nbb = shape_numel(p.bb);
     if (nbb == 1) {
         // B shared: every row of every batch of A is one tall matrix.
-        gemm_block(pa, pb, py, na * M, K, N);
-    } else if (ab == bb) {
-        ops::MatmulArgs m;
-        m.a = pa;
-        m.b = pb;
-        m.c = py;
+        m.M = shape_numel(p.ab) * M;
+        ops::matmul(m);
+    } else if (p.ab == p.bb) {
         m.batch = nb;
         m.M = M;
-        m.K = K;
-        m.N = N;
         ops::matmul(m);
     } else {
         // General broadcasting: one product per output batch index.
-        Broadcast<2> bc(node, batch, {&ab, &bb});
+        m.M = M;
+        Broadcast<2> bc(node, p.batch, {&p.ab, &p.bb});
         bc.for_rows([&](const std::array<int64_t, 2>& off, int64_t o, int64_t n, const std::array<int64_t, 2>& st) {
-            for (int64_t j = 0; j < n; ++j)
-                gemm_block(pa + (off[0] + j * st[0]) * M * K, pb + (off[1] + j * st[1]) * K * N,
-                           py + (o + j) * M * N, M, K, N);
+            for (int64_t j = 0; j < n; ++j) {
+                m.a = p.a.data<float>() + (off[0] + j * st[0]) * M * K;
+                m.b = p.b.data<float>() + (off[1] + j * st[1]) * K * N;
+                m.c = y + (o + j) * M * N;
+                m.add = add ? add + (o + j) * M * N : nullptr;
+                ops::matmul(m);
+            }
         });
     }
+}
+
+static void op_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    MatmulPlan p = plan_matmul(node, arg(node, in, 0), arg(node, in, 1), false);
+    Value y = Value::alloc(DType::Float, p.out);
+    run_matmul(node, p, false, nullptr, nullptr, y.data<float>());
+    out[0] = std::move(y);
+}
+
+// y + x with numpy broadcasting, as the Add node the loader fused away would have computed it.
+static Value add_broadcast(const Node& node, const Value& y, const Value& x) {
+    Node add;
+    add.op = "Add";
+    add.name = node.name;
+    add.fn = find_op("Add");
+    return run_node(add, {&y, &x}, 1)[0];
+}
+
+// The loader's fusion of MatMul (B optionally read transposed), a following Add of a bias row and
+// one of another value: inputs A, B, bias (or omitted), add (or omitted); attribute trans_b.
+// A bias of N values and an addend of the output's shape go into the product; anything else
+// (shapes the loader could not know) is added afterwards exactly as the Add nodes would.
+void op_fused_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    bool trans_b = node.attr_i("trans_b", 0) != 0;
+    const Value& b0 = arg(node, in, 1);
+    MatmulPlan p = plan_matmul(node, arg(node, in, 0), b0, trans_b);
+    const Value* bias = opt(in, 2);
+    const Value* add = opt(in, 3);
+    if (bias) expect_float(node, *bias, "bias");
+    if (add) expect_float(node, *add, "addend");
+    bool bias_fused = bias && b0.rank() > 1 && bias->rank() == 1 && bias->numel() == p.N;
+    bool add_fused = add && (!bias || bias_fused) && add->shape == p.out;
+    Value y = Value::alloc(DType::Float, p.out);
+    run_matmul(node, p, trans_b, bias_fused ? bias->data<float>() : nullptr, add_fused ? add->data<float>() : nullptr,
+               y.data<float>());
+    if (bias && !bias_fused) y = add_broadcast(node, y, *bias);
+    if (add && !add_fused) y = add_broadcast(node, y, *add);
     out[0] = std::move(y);
 }
 
