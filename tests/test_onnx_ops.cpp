@@ -457,4 +457,159 @@ TEST(OnnxGraph, FusesTheExportedGeluChain) {
     expect_near(out[1], {4}, {0, 0.6826895f, -0.6826895f, -0.9544997f}, 1e-6f);  // erf(x / sqrt 2)
 }
 
+// A float graph built node by node: inputs with fixed shapes, float initializers, outputs.
+struct TinyModel {
+    ::onnx::ModelProto m;
+    ::onnx::GraphProto* g;
+    TinyModel() {
+        m.set_ir_version(8);
+        m.add_opset_import()->set_version(17);
+        g = m.mutable_graph();
+    }
+    void input(const std::string& name, Shape s) {
+        auto* in = g->add_input();
+        in->set_name(name);
+        in->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+        for (int64_t d : s) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+    void init(const std::string& name, Shape s, std::vector<float> v) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(1);
+        for (int64_t d : s) t->add_dims(d);
+        for (float x : v) t->add_float_data(x);
+    }
+    ::onnx::NodeProto* node(const char* op, std::vector<std::string> ins, const char* out) {
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        for (const auto& i : ins) n->add_input(i);
+        n->add_output(out);
+        return n;
+    }
+    void output(const std::string& name) {
+        auto* o = g->add_output();
+        o->set_name(name);
+        o->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    std::string bytes() const { return m.SerializeAsString(); }
+};
+
+// Deterministic values in [-1, 1).
+Value ramp(Shape s, float step) {
+    Value x = Value::alloc(DType::Float, s);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::fmod(i * step, 2.0f) - 1.0f;
+    return x;
+}
+
+// The first output of graph `a` equals graph `b`'s within float rounding. The reference graphs
+// are the same models with an intermediate also declared a graph output, which blocks the fusion.
+void expect_same_output(const Graph& a, const Graph& b, const std::map<std::string, Value>& feeds) {
+    Value ya = a.run(feeds)[0], yb = b.run(feeds)[0];
+    ASSERT_EQ(ya.shape, yb.shape);
+    for (int64_t i = 0; i < ya.numel(); ++i) ASSERT_NEAR(ya.data<float>()[i], yb.data<float>()[i], 1e-5f) << "element " << i;
+}
+
+void add_transpose(TinyModel& t, const char* in, std::vector<int64_t> perm, const char* out) {
+    auto* a = t.node("Transpose", {in}, out)->add_attribute();
+    a->set_name("perm");
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (int64_t p : perm) a->add_ints(p);
+}
+
+// Attention scores as SAM exports them: x [1, 5, 2, 3] (tokens, heads, head dim) -> Transpose to
+// [1, 2, 3, 5] -> MatMul(q [1, 2, 4, 3], .) -> [1, 2, 4, 5]. Also the plain last-two-dims swap.
+std::string scores_model(std::vector<int64_t> perm, Shape x_shape, bool expose) {
+    TinyModel t;
+    t.input("q", {1, 2, 4, 3});
+    t.input("x", x_shape);
+    add_transpose(t, "x", perm, "kt");
+    t.node("MatMul", {"q", "kt"}, "s");
+    t.output("s");
+    if (expose) t.output("kt");
+    return t.bytes();
+}
+
+TEST(OnnxGraph, TransposeFeedingMatMulBecomesTransB) {
+    std::map<std::string, Value> feeds{{"q", ramp({1, 2, 4, 3}, 0.37f)}, {"x", ramp({1, 5, 2, 3}, 0.23f)}};
+    // perm (0, 2, 3, 1): the Transpose stays as (0, 2, 1, 3), whole rows moved; the MatMul reads B transposed.
+    Graph fused = Graph::parse(scores_model({0, 2, 3, 1}, {1, 5, 2, 3}, false), "scores");
+    Graph plain = Graph::parse(scores_model({0, 2, 3, 1}, {1, 5, 2, 3}, true), "scores");
+    EXPECT_EQ(fused.runtime_nodes(), 2u);
+    EXPECT_EQ(plain.runtime_nodes(), 2u);
+    expect_same_output(fused, plain, feeds);
+    std::vector<Value> a = fused.run(feeds);
+    ASSERT_EQ(a[0].shape, (Shape{1, 2, 4, 5}));
+    // One hand-computed score: head 1, query 2, token 4 = sum_d q[0,1,2,d] * x[0,4,1,d].
+    const float* q = feeds["q"].data<float>();
+    const float* x = feeds["x"].data<float>();
+    float want = 0;
+    for (int d = 0; d < 3; ++d) want += q[(1 * 4 + 2) * 3 + d] * x[(4 * 2 + 1) * 3 + d];
+    EXPECT_NEAR(a[0].data<float>()[(1 * 4 + 2) * 5 + 4], want, 1e-6f);
+
+    // perm (0, 1, 3, 2) on [1, 2, 5, 3]: the Transpose goes entirely.
+    feeds["x"] = ramp({1, 2, 5, 3}, 0.23f);
+    Graph gone = Graph::parse(scores_model({0, 1, 3, 2}, {1, 2, 5, 3}, false), "scores");
+    EXPECT_EQ(gone.runtime_nodes(), 1u);
+    Graph kept = Graph::parse(scores_model({0, 1, 3, 2}, {1, 2, 5, 3}, true), "scores");
+    EXPECT_EQ(kept.runtime_nodes(), 2u);
+    expect_same_output(gone, kept, feeds);
+
+    // perm (0, 3, 1, 2) moves the last dim elsewhere than next-to-last: nothing changes.
+    feeds["x"] = ramp({1, 2, 3, 5}, 0.23f);
+    Graph other = Graph::parse(scores_model({0, 3, 1, 2}, {1, 3, 5, 2}, false), "scores");
+    EXPECT_EQ(other.runtime_nodes(), 2u);
+}
+
+// A projection as exported from nn.Linear plus a residual: y = x · W + b + r, with `expose` also
+// declaring the intermediate `exposed` a graph output (which keeps the nodes apart).
+std::string linear_residual_model(const std::string& expose) {
+    TinyModel t;
+    t.input("x", {2, 3, 4});
+    t.input("r", {2, 3, 5});
+    std::vector<float> w(20), b(5);
+    for (int i = 0; i < 20; ++i) w[i] = 0.1f * i - 0.9f;
+    for (int i = 0; i < 5; ++i) b[i] = 0.25f * i;
+    t.init("w", {4, 5}, w);
+    t.init("b", {5}, b);
+    t.node("MatMul", {"x", "w"}, "xw");
+    t.node("Add", {"b", "xw"}, "xwb");  // the bias first, as PyTorch exports it
+    t.node("Add", {"xwb", "r"}, "y");
+    t.output("y");
+    if (!expose.empty()) t.output(expose);
+    return t.bytes();
+}
+
+TEST(OnnxGraph, MatMulTakesBiasAndResidualAdds) {
+    std::map<std::string, Value> feeds{{"x", ramp({2, 3, 4}, 0.31f)}, {"r", ramp({2, 3, 5}, 0.17f)}};
+    Graph fused = Graph::parse(linear_residual_model(""), "linear");
+    EXPECT_EQ(fused.runtime_nodes(), 1u);
+    Graph plain = Graph::parse(linear_residual_model("xw"), "linear");
+    EXPECT_EQ(plain.runtime_nodes(), 3u);
+    expect_same_output(fused, plain, feeds);
+    // By hand: y[1, 2, 3] = sum_k x[1, 2, k] * w[k, 3] + b[3] + r[1, 2, 3].
+    const float* x = feeds["x"].data<float>();
+    float want = 0.25f * 3 + feeds["r"].data<float>()[(1 * 3 + 2) * 5 + 3];
+    for (int k = 0; k < 4; ++k) want += x[(1 * 3 + 2) * 4 + k] * (0.1f * (k * 5 + 3) - 0.9f);
+    EXPECT_NEAR(fused.run(feeds)[0].data<float>()[(1 * 3 + 2) * 5 + 3], want, 1e-5f);
+    // With the biased product read elsewhere only the bias Add is fused.
+    Graph half = Graph::parse(linear_residual_model("xwb"), "linear");
+    EXPECT_EQ(half.runtime_nodes(), 2u);
+    expect_same_output(half, plain, feeds);
+    // An addend that broadcasts (r of shape [3, 5]) is added after the product, as Add would.
+    feeds["r"] = ramp({3, 5}, 0.17f);
+    TinyModel t;
+    t.m.ParseFromString(linear_residual_model(""));
+    t.g = t.m.mutable_graph();
+    auto* dims = t.g->mutable_input(1)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    dims->mutable_dim()->DeleteSubrange(0, 1);
+    Graph bcast = Graph::parse(t.bytes(), "linear");
+    EXPECT_EQ(bcast.runtime_nodes(), 1u);
+    std::vector<Value> y = bcast.run(feeds);
+    ASSERT_EQ(y[0].shape, (Shape{2, 3, 5}));
+    float r_bc = feeds["r"].data<float>()[2 * 5 + 3];
+    float base = 0.25f * 3;
+    for (int k = 0; k < 4; ++k) base += x[(1 * 3 + 2) * 4 + k] * (0.1f * (k * 5 + 3) - 0.9f);
+    EXPECT_NEAR(y[0].data<float>()[(1 * 3 + 2) * 5 + 3], base + r_bc, 1e-5f);
+}
+
 }  // namespace

@@ -207,8 +207,9 @@ static void make_fused_matmul(Node& n) {
 }
 
 // Matrix products around SAM's attention, each pass over a tensor saved:
-// - a Transpose that swaps the last two dims of a MatMul's B becomes the product reading B
-//   transposed (trans_b); with other dims permuted too, the Transpose keeps only those;
+// - a Transpose that brings its input's last dim to the next-to-last place of a MatMul's B
+//   becomes the product reading B transposed (trans_b): the Transpose goes when it swapped only
+//   the last two dims, else it keeps the other moves (whole rows copied, not a 2-D transpose);
 // - the Add of a bias row (a constant of N values) and then the Add of another value (a
 //   residual) after a MatMul go into the product as oneDNN's bias and sum post-op.
 void Graph::fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& constants, const std::vector<char>& is_const,
@@ -224,7 +225,9 @@ void Graph::fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& cons
                 continue;
             std::vector<int64_t> perm = tr.attr_ints("perm");
             int rank = static_cast<int>(perm.size());
-            if (rank < 2 || perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2) continue;
+            // Only when the swap leaves the input's last dim in place (a copy of whole rows, or no
+            // copy at all) instead of moving it (a strided 2-D transpose).
+            if (rank < 2 || perm[rank - 2] != rank - 1) continue;
             std::swap(perm[rank - 2], perm[rank - 1]);
             bool identity = true;
             for (int d = 0; d < rank; ++d) identity = identity && perm[d] == d;
