@@ -73,9 +73,11 @@ void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::A
 template <int NP, int HD>
 inline void softmax_times_v(float* s, int N, const float* bias, float scale, const float (*v)[HD], float* out) {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < N; ++j) {
-        s[j] = s[j] * scale + bias[j];
-        mx = std::max(mx, s[j]);
+        const float x = s[j] * scale + bias[j];
+        s[j] = x;
+        mx = mx > x ? mx : x;  // std::max on the stored value keeps GCC 12 from vectorising
     }
     float sum = 0;
 #pragma omp simd reduction(+ : sum)

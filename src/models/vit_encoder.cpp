@@ -167,8 +167,9 @@ void softmax_rel_pos(float* x, const float* rel, float* inv_sum, int64_t rows, i
                 const float* bw = bias_w.data();
 #pragma omp simd reduction(max : mx)
                 for (int64_t kw = 0; kw < S; ++kw) {
-                    xk[kw] += bh + bw[kw];
-                    mx = std::max(mx, xk[kw]);
+                    const float v = xk[kw] + bh + bw[kw];
+                    xk[kw] = v;
+                    mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
                 }
             }
             float sum = 0;

@@ -10,7 +10,9 @@ namespace sam {
 // exp(x) for softmax: float32 range reduction and a degree-6 polynomial, about 1 ulp.
 inline float fast_exp(float x) {
     x = x < -87.0f ? -87.0f : x;
-    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    // Round to nearest by the 1.5 * 2^23 trick: GCC does not vectorise std::floor without
+    // -fno-trapping-math, and one scalar call in the loop keeps the whole loop scalar.
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     const float r = x - n * 0.693147180559945309f;  // reduced in x, not in x / ln 2: no error growth
     float p = 1.0f / 720;
     p = p * r + 1.0f / 120;

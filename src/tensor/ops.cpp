@@ -279,14 +279,16 @@ void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float
         if (br) {
 #pragma omp simd reduction(max : mx)
             for (int64_t c = 0; c < cols; ++c) {
-                xr[c] = xr[c] * scale + br[c];
-                mx = std::max(mx, xr[c]);
+                const float v = xr[c] * scale + br[c];
+                xr[c] = v;
+                mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
             }
         } else {
 #pragma omp simd reduction(max : mx)
             for (int64_t c = 0; c < cols; ++c) {
-                xr[c] *= scale;
-                mx = std::max(mx, xr[c]);
+                const float v = xr[c] * scale;
+                xr[c] = v;
+                mx = mx > v ? mx : v;
             }
         }
         float sum = 0;
