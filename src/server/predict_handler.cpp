@@ -9,6 +9,7 @@
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
+#include "tensor/allocator.hpp"
 
 namespace sam::server {
 
@@ -116,7 +117,9 @@ CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::str
         } catch (const ImageError& e) {
             throw RequestError(422, "cannot use image " + source.location + ": " + e.what());
         }
-        return model_->embed(image);
+        ImageEmbedding embedding = model_->embed(image);
+        release_free_memory();  // the encoder's scratch must not stay pinned behind a cached embedding
+        return embedding;
     });
 }
 

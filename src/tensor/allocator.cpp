@@ -10,4 +10,6 @@ void tune_allocator_for_inference() {
     mallopt(M_ARENA_MAX, 2);
 }
 
+void release_free_memory() { malloc_trim(0); }
+
 }  // namespace sam
