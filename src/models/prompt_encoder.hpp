@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/checkpoint.hpp"
+#include "models/prompt_points.hpp"
 #include "tensor/tensor.hpp"
 
 namespace sam {
@@ -15,9 +16,6 @@ constexpr int kEmbedSide = 64;       // image embedding grid side
 constexpr int kEmbedTokens = kEmbedSide * kEmbedSide;
 constexpr int kInputSide = 1024;     // encoder input frame
 constexpr int kMaskInputSide = 256;  // low-res mask side
-
-// Labels of sparse prompt points, as the reference uses them.
-enum PointLabel { kPadPoint = -1, kNegative = 0, kPositive = 1, kBoxTopLeft = 2, kBoxBottomRight = 3 };
 
 struct PromptEncoder {
     Tensor pe_gaussian;        // [2, 128] random Fourier feature matrix

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "models/prompt_points.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam {
@@ -14,10 +15,6 @@ void check_embedding(const ImageEmbedding& e) {
     const Tensor& f = e.features;
     if (!f.defined() || f.shape != Shape{kPromptDim, kEmbedSide, kEmbedSide})
         throw std::invalid_argument("SamDecoder: image embedding has shape " + f.shape_string() + ", expected [256, 64, 64]");
-    if (e.orig_w <= 0 || e.orig_h <= 0 || e.input_w <= 0 || e.input_h <= 0)
-        throw std::invalid_argument("SamDecoder: image embedding has bad sizes: original " + std::to_string(e.orig_w) +
-                                    "x" + std::to_string(e.orig_h) + ", input " + std::to_string(e.input_w) + "x" +
-                                    std::to_string(e.input_h));
 }
 
 }  // namespace
@@ -32,34 +29,8 @@ SamDecoder SamDecoder::load(const io::Checkpoint& ckpt) {
 
 Prediction SamDecoder::predict(const ImageEmbedding& embedding, const Prompt& prompt) const {
     check_embedding(embedding);
-    // ResizeLongestSide.apply_coords: scale factors in double, coordinates then used as float32.
-    const double sx = static_cast<double>(embedding.input_w) / embedding.orig_w;
-    const double sy = static_cast<double>(embedding.input_h) / embedding.orig_h;
-    std::vector<float> xy;
-    std::vector<int> labels;
-    for (size_t i = 0; i < prompt.points.size(); ++i) {
-        const PromptPoint& p = prompt.points[i];
-        if (p.label != kNegative && p.label != kPositive)
-            throw std::invalid_argument("SamDecoder: prompt point " + std::to_string(i) + " has label " +
-                                        std::to_string(p.label) + ", expected 1 (positive) or 0 (negative)");
-        xy.push_back(static_cast<float>(p.x * sx));
-        xy.push_back(static_cast<float>(p.y * sy));
-        labels.push_back(p.label);
-    }
-    // Like the reference prompt encoder: points without a box get a padding point; a box is two
-    // labelled corners after the points.
-    if (!prompt.points.empty() && !prompt.box) {
-        xy.insert(xy.end(), {0.0f, 0.0f});
-        labels.push_back(kPadPoint);
-    }
-    if (prompt.box) {
-        const PromptBox& b = *prompt.box;
-        xy.insert(xy.end(), {static_cast<float>(b.x0 * sx), static_cast<float>(b.y0 * sy),
-                             static_cast<float>(b.x1 * sx), static_cast<float>(b.y1 * sy)});
-        labels.push_back(kBoxTopLeft);
-        labels.push_back(kBoxBottomRight);
-    }
-    const Tensor sparse = prompt_.embed_points(xy, labels);
+    const DecoderPoints points = decoder_points(embedding, prompt, /*pad_always=*/false);
+    const Tensor sparse = prompt_.embed_points(points.xy, points.labels);
 
     const Tensor& mask = prompt.mask_input;
     if (mask.defined() && mask.shape != Shape{1, kMaskInputSide, kMaskInputSide})
