@@ -612,4 +612,56 @@ TEST(OnnxGraph, MatMulTakesBiasAndResidualAdds) {
     EXPECT_NEAR(y[0].data<float>()[(1 * 3 + 2) * 5 + 3], base + r_bc, 1e-5f);
 }
 
+// SAM's mask branch in small: y = x + Relu(m * w) * h. Fixing m and the flag h makes the whole
+// branch constant, so the specialised graph keeps only the final Add.
+std::string mask_branch_model() {
+    TinyModel t;
+    t.input("x", {3});
+    t.input("m", {3});
+    t.input("h", {1});
+    t.init("w", {3}, {2.0f, -1.0f, 0.5f});
+    t.node("Mul", {"m", "w"}, "mw");
+    t.node("Relu", {"mw"}, "r");
+    t.node("Mul", {"r", "h"}, "rh");
+    t.node("Add", {"x", "rh"}, "y");
+    t.output("y");
+    return t.bytes();
+}
+
+TEST(OnnxGraph, SpecializeFoldsNodesOfFixedInputs) {
+    Graph general = Graph::parse(mask_branch_model(), "branch");
+    EXPECT_EQ(general.runtime_nodes(), 4u);
+    Value x = F({3}, {1, 2, 3}), m = F({3}, {1, 1, 4});
+    for (float h : {0.0f, 1.0f}) {
+        Graph special = general.specialize({{"m", m}, {"h", F({1}, {h})}});
+        EXPECT_EQ(special.runtime_nodes(), 1u);
+        ASSERT_EQ(special.inputs().size(), 1u);
+        EXPECT_EQ(special.inputs()[0].name, "x");
+        Value want = general.run({{"x", x}, {"m", m}, {"h", F({1}, {h})}})[0];
+        expect_near(want, {3}, {1 + 2 * h, 2, 3 + 2 * h});  // Relu(1*2, 1*-1, 4*0.5) = (2, 0, 2)
+        Value got = special.run({{"x", x}})[0];
+        ASSERT_EQ(got.shape, want.shape);
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(got.data<float>()[i], want.data<float>()[i]) << "element " << i;
+    }
+    // Fixing only the flag folds nothing that still depends on m.
+    Graph flag_only = general.specialize({{"h", F({1}, {0})}});
+    EXPECT_EQ(flag_only.runtime_nodes(), 4u);
+    expect_near(flag_only.run({{"x", x}, {"m", m}})[0], {3}, {1, 2, 3});
+    // Errors: an unknown input, a value of the wrong shape, feeding an input that was fixed.
+    auto message = [](auto&& f) {
+        try {
+            f();
+        } catch (const OnnxError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    std::string e = message([&] { general.specialize({{"z", x}}); });
+    EXPECT_NE(e.find("cannot specialize 'z': it is not an input"), std::string::npos) << e;
+    e = message([&] { general.specialize({{"h", x}}); });
+    EXPECT_NE(e.find("graph input 'h' is float[3], expected float[1]"), std::string::npos) << e;
+    e = message([&] { flag_only.run({{"x", x}, {"m", m}, {"h", F({1}, {0})}}); });
+    EXPECT_NE(e.find("'h' is not an input of the graph"), std::string::npos) << e;
+}
+
 }  // namespace

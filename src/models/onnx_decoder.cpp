@@ -49,7 +49,12 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     }
     for (const char* name : kOutputs)
         if (!g.output(name)) throw OnnxError(path + ": not a SAM decoder export: it has no output '" + name + "'");
-    d.no_mask_ = Value::zeros(DType::Float, {1, 1, 256, 256});
+    try {
+        d.no_mask_graph_ = g.specialize(
+            {{"mask_input", Value::zeros(DType::Float, {1, 1, 256, 256})}, {"has_mask_input", Value::scalar_f(0.0f).reshaped({1})}});
+    } catch (const OnnxError& e) {
+        throw OnnxError(path + ": " + e.what());
+    }
 
     // One run on a blank embedding: proves the graph executes and tells how many masks it returns.
     ImageEmbedding blank;
@@ -108,22 +113,15 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
     Value pl = Value::alloc(DType::Float, {1, n});
     std::memcpy(pl.ptr, labels.data(), labels.size() * sizeof(float));
     feeds["point_labels"] = pl;
-    const bool has_mask = prompt.mask_input.defined();
-    if (has_mask) {
-        if (prompt.mask_input.numel() != 256 * 256)
-            throw std::invalid_argument("mask input must be [1,256,256] low-res logits, got " +
-                                        prompt.mask_input.shape_string());
-        feeds["mask_input"] = Value::from_tensor(prompt.mask_input).reshaped({1, 1, 256, 256});
-    } else {
-        feeds["mask_input"] = no_mask_;
-    }
-    Value hm = Value::alloc(DType::Float, {1});
-    *hm.data<float>() = has_mask ? 1.0f : 0.0f;
-    feeds["has_mask_input"] = hm;
     Value os = Value::alloc(DType::Float, {2});
     os.data<float>()[0] = static_cast<float>(e.orig_h);
     os.data<float>()[1] = static_cast<float>(e.orig_w);
     feeds["orig_im_size"] = os;
+    if (!prompt.mask_input.defined()) return no_mask_graph_.run(feeds, outputs);
+    if (prompt.mask_input.numel() != 256 * 256)
+        throw std::invalid_argument("mask input must be [1,256,256] low-res logits, got " + prompt.mask_input.shape_string());
+    feeds["mask_input"] = Value::from_tensor(prompt.mask_input).reshaped({1, 1, 256, 256});
+    feeds["has_mask_input"] = Value::scalar_f(1.0f).reshaped({1});
     return graph_.run(feeds, outputs);
 }
 

@@ -31,8 +31,11 @@ public:
 
 private:
     onnx::Graph graph_;
+    // graph_ with mask_input = zeros and has_mask_input = 0 fixed: the export always runs the
+    // mask branch (two convs, norms, GELUs on 256x256) and multiplies it by has_mask_input, so
+    // for a plain click the whole branch folds at load.
+    onnx::Graph no_mask_graph_;
     int num_masks_ = 1;
-    onnx::Value no_mask_;  // zero mask_input for prompts without one, shared by every call
 
     std::vector<onnx::Value> run(const ImageEmbedding& embedding, const Prompt& prompt,
                                  const std::vector<std::string>& outputs) const;

@@ -376,6 +376,59 @@ const GraphIO* Graph::output(const std::string& name) const {
     return nullptr;
 }
 
+void Graph::check_feed(const GraphIO& io, const Value& v) const {
+    bool ok = v.dtype == io.dtype && v.rank() == static_cast<int>(io.dims.size());
+    for (size_t d = 0; ok && d < io.dims.size(); ++d) ok = io.dims[d] < 0 || io.dims[d] == v.shape[d];
+    if (ok) return;
+    std::string want = std::string(dtype_name(io.dtype)) + "[";
+    for (size_t d = 0; d < io.dims.size(); ++d)
+        want += (d ? "," : "") + (io.dims[d] < 0 ? std::string("?") : std::to_string(io.dims[d]));
+    throw OnnxError(what_ + ": graph input '" + io.name + "' is " + v.desc() + ", expected " + want + "]");
+}
+
+Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) const {
+    Graph g = *this;
+    for (const auto& [name, v] : constant_inputs) {
+        const GraphIO* io = input(name);
+        if (!io) throw OnnxError(what_ + ": cannot specialize '" + name + "': it is not an input of the graph");
+        check_feed(*io, v);
+        g.constants_[io->slot] = v;
+        g.is_const_[io->slot] = 1;
+    }
+    g.inputs_.clear();
+    for (const auto& io : inputs_)
+        if (!constant_inputs.count(io.name)) g.inputs_.push_back(io);
+
+    // Nodes are in execution order, so one pass folds every node whose inputs became constant.
+    std::vector<Node> kept;
+    for (auto& node : g.nodes_) {
+        bool all_const = true;
+        for (int s : node.inputs) all_const = all_const && (s < 0 || g.is_const_[s]);
+        if (!all_const) {
+            kept.push_back(std::move(node));
+            continue;
+        }
+        std::vector<const Value*> in;
+        for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &g.constants_[s]);
+        std::vector<Value> out;
+        try {
+            out = run_node(node, in, node.outputs.size());
+        } catch (const OnnxError& e) {
+            throw OnnxError(what_ + " (specializing): " + e.what());
+        }
+        for (size_t k = 0; k < node.outputs.size(); ++k) {
+            if (node.outputs[k] < 0) continue;
+            g.constants_[node.outputs[k]] = std::move(out[k]);
+            g.is_const_[node.outputs[k]] = 1;
+        }
+    }
+    g.nodes_ = std::move(kept);
+    // Newly constant scalars and bias rows may complete patterns the loader could not match.
+    fuse_gelu(g.nodes_, g.constants_, g.is_const_, g.outputs_);
+    fuse_matmul(g.nodes_, g.constants_, g.is_const_, g.outputs_);
+    return g;
+}
+
 std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
     std::vector<std::string> all;
     for (const auto& o : outputs_) all.push_back(o.name);
@@ -393,16 +446,8 @@ std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds, const s
     for (const auto& io : inputs_) {
         auto it = feeds.find(io.name);
         if (it == feeds.end()) throw OnnxError(what_ + ": graph input '" + io.name + "' was not given");
-        const Value& v = it->second;
-        bool ok = v.dtype == io.dtype && v.rank() == static_cast<int>(io.dims.size());
-        for (size_t d = 0; ok && d < io.dims.size(); ++d) ok = io.dims[d] < 0 || io.dims[d] == v.shape[d];
-        if (!ok) {
-            std::string want = std::string(dtype_name(io.dtype)) + "[";
-            for (size_t d = 0; d < io.dims.size(); ++d)
-                want += (d ? "," : "") + (io.dims[d] < 0 ? std::string("?") : std::to_string(io.dims[d]));
-            throw OnnxError(what_ + ": graph input '" + io.name + "' is " + v.desc() + ", expected " + want + "]");
-        }
-        vals[io.slot] = v;
+        check_feed(io, it->second);
+        vals[io.slot] = it->second;
     }
     for (const auto& [name, v] : feeds)
         if (!input(name)) throw OnnxError(what_ + ": '" + name + "' is not an input of the graph");

@@ -70,6 +70,11 @@ public:
     // Same, computing only what the named outputs depend on; returns them in the order asked.
     std::vector<Value> run(const std::map<std::string, Value>& feeds, const std::vector<std::string>& wanted) const;
 
+    // A copy of the graph with some inputs fixed to the given values (checked like run's feeds):
+    // those inputs are gone from the copy, and every node that now depends on constants only is
+    // folded at once (e.g. a branch that a zero flag multiplies away). Throws OnnxError.
+    Graph specialize(const std::map<std::string, Value>& constant_inputs) const;
+
 private:
     std::string what_;
     std::vector<Node> nodes_;        // in execution order, constants folded away
@@ -77,6 +82,8 @@ private:
     std::vector<char> is_const_;
     std::vector<GraphIO> inputs_, outputs_;
     size_t num_slots_ = 0;
+
+    void check_feed(const GraphIO& io, const Value& v) const;
 
     static void fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants,
                           const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
