@@ -1,11 +1,13 @@
 #include "onnx/graph.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
 
@@ -395,6 +397,9 @@ Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) con
         g.constants_[io->slot] = v;
         g.is_const_[io->slot] = 1;
     }
+    std::string fixed;
+    for (const auto& [name, v] : constant_inputs) fixed += (fixed.empty() ? "" : ", ") + name;
+    g.what_ = what_ + " (with " + fixed + " fixed)";
     g.inputs_.clear();
     for (const auto& io : inputs_)
         if (!constant_inputs.count(io.name)) g.inputs_.push_back(io);
@@ -428,6 +433,74 @@ Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) con
     fuse_matmul(g.nodes_, g.constants_, g.is_const_, g.outputs_);
     return g;
 }
+
+// SAM_ONNX_PROFILE=1: at exit, the time per run of each operator type, per graph and set of
+// wanted outputs (a load-time test run is kept apart from the clicks); =2 also every node.
+// Averages over the runs, so a benchmark's many clicks read as one.
+namespace {
+
+struct RunProfile {
+    int runs = 0;
+    std::map<std::string, std::pair<int, double>> ops;  // op -> nodes per run, seconds in all
+    std::vector<std::string> node_lines;                 // "op name -> shape", in execution order
+    std::vector<double> node_seconds;
+};
+
+class ProfileTable {
+public:
+    void add(const std::string& key, const std::vector<Node>& nodes, const std::vector<char>& needed,
+             const std::vector<double>& seconds, const std::vector<std::string>& outs) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        RunProfile& p = runs_[key];
+        if (p.runs == 0) {
+            for (size_t i = 0; i < nodes.size(); ++i) {
+                if (!needed[i]) continue;
+                p.ops[nodes[i].op].first++;
+                if (!outs.empty()) {
+                    p.node_lines.push_back(nodes[i].op + " " + nodes[i].name + " -> " + outs[i]);
+                    p.node_seconds.push_back(0.0);
+                }
+            }
+        }
+        p.runs++;
+        size_t k = 0;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            if (!needed[i]) continue;
+            p.ops[nodes[i].op].second += seconds[i];
+            if (!outs.empty() && k < p.node_seconds.size()) p.node_seconds[k++] += seconds[i];
+        }
+    }
+
+    ~ProfileTable() {
+        for (const auto& [key, p] : runs_) {
+            std::vector<std::pair<double, std::string>> ops;
+            double total = 0;
+            for (const auto& [op, t] : p.ops) {
+                ops.push_back({t.second / p.runs, op});
+                total += t.second / p.runs;
+            }
+            std::sort(ops.rbegin(), ops.rend());
+            std::fprintf(stderr, "onnx profile: %s: %d runs, %.3f ms per run in operators\n", key.c_str(), p.runs, total * 1e3);
+            for (const auto& [t, op] : ops)
+                std::fprintf(stderr, "onnx profile: %-20s %4d nodes %8.3f ms per run\n", op.c_str(), p.ops.at(op).first, t * 1e3);
+            for (size_t k = 0; k < p.node_lines.size(); ++k)
+                std::fprintf(stderr, "onnx node: %8.3f ms per run  %s\n", p.node_seconds[k] / p.runs * 1e3,
+                             p.node_lines[k].c_str());
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, RunProfile> runs_;
+};
+
+void profile_add(const std::string& key, const std::vector<Node>& nodes, const std::vector<char>& needed,
+                 const std::vector<double>& seconds, const std::vector<std::string>& outs) {
+    static ProfileTable table;
+    table.add(key, nodes, needed, seconds, outs);
+}
+
+}  // namespace
 
 std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
     std::vector<std::string> all;
@@ -469,9 +542,9 @@ std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds, const s
                 if (s >= 0 && !is_const_[s]) last_use[s] = static_cast<int>(i);
     for (int s : out_slots) last_use[s] = -1;
 
-    // SAM_ONNX_PROFILE=1 prints the time spent per operator type to stderr; =2 also every node.
     static const int profile = std::getenv("SAM_ONNX_PROFILE") ? std::atoi(std::getenv("SAM_ONNX_PROFILE")) : 0;
-    std::map<std::string, std::pair<int, double>> op_time;
+    std::vector<double> node_time(profile ? nodes_.size() : 0, 0.0);
+    std::vector<std::string> node_out(profile > 1 ? nodes_.size() : 0);
     std::vector<const Value*> in;
     std::vector<Value> out;
     for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -483,20 +556,19 @@ std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds, const s
         auto t0 = std::chrono::steady_clock::now();
         node.fn(node, in, out);
         if (profile) {
-            double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            op_time[node.op].first++;
-            op_time[node.op].second += t;
-            if (profile > 1)
-                std::fprintf(stderr, "onnx node: %8.3f ms %-12s %-40s -> %s\n", t * 1e3, node.op.c_str(), node.name.c_str(),
-                             out.empty() ? "" : out[0].desc().c_str());
+            node_time[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (profile > 1 && !out.empty()) node_out[i] = out[0].desc();
         }
         for (size_t k = 0; k < node.outputs.size(); ++k)
             if (node.outputs[k] >= 0) vals[node.outputs[k]] = std::move(out[k]);
         for (int s : node.inputs)
             if (s >= 0 && last_use[s] == static_cast<int>(i)) vals[s] = Value{};
     }
-    for (const auto& [op, t] : op_time)
-        std::fprintf(stderr, "onnx profile: %-20s %4d nodes %8.3f ms\n", op.c_str(), t.first, t.second * 1e3);
+    if (profile) {
+        std::string key = what_ + " ->";
+        for (const auto& name : wanted) key += " " + name;
+        profile_add(key, nodes_, needed, node_time, node_out);
+    }
     std::vector<Value> result;
     for (int s : out_slots) result.push_back(is_const_[s] ? constants_[s] : vals[s]);
     return result;
