@@ -664,4 +664,63 @@ TEST(OnnxGraph, SpecializeFoldsNodesOfFixedInputs) {
     EXPECT_NE(e.find("'h' is not an input of the graph"), std::string::npos) << e;
 }
 
+// Softmax rows against exp / sum computed here: short rows (a lane per row, 16 rows a block,
+// with a partial last block; enough rows to run on both threads) and a row longer than 16.
+TEST(OnnxOps, SoftmaxShortAndLongRows) {
+    for (Shape s : {Shape{37, 7}, Shape{2, 8, 613, 7}, Shape{3, 1}, Shape{5, 20}}) {
+        Value x = ramp(s, 0.61f);
+        for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] *= 9.0f;  // logits in [-9, 9)
+        Value y = run1("Softmax", {x});
+        ASSERT_EQ(y.shape, s);
+        int64_t n = s.back();
+        for (int64_t r = 0; r < x.numel() / n; ++r) {
+            const float* xr = x.data<float>() + r * n;
+            double mx = *std::max_element(xr, xr + n), sum = 0;
+            for (int64_t k = 0; k < n; ++k) sum += std::exp(double(xr[k]) - mx);
+            for (int64_t k = 0; k < n; ++k)
+                ASSERT_NEAR(y.data<float>()[r * n + k], std::exp(double(xr[k]) - mx) / sum, 1e-6) << "row " << r << " col " << k;
+        }
+    }
+}
+
+// SAM's output upscaling step: ConvTranspose (stride = kernel 2) then exact Gelu. The loader
+// applies the Gelu inside the ConvTranspose; exposing the ConvTranspose output keeps them apart.
+std::string upscale_gelu_model(bool expose) {
+    TinyModel t;
+    t.input("x", {1, 3, 4, 5});
+    std::vector<float> w(3 * 2 * 2 * 2), b{0.1f, -0.2f};
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.07f * float(i) - 0.8f;
+    t.init("w", {3, 2, 2, 2}, w);
+    t.init("b", {2}, b);
+    auto* ct = t.node("ConvTranspose", {"x", "w", "b"}, "up");
+    for (const char* name : {"strides", "kernel_shape"}) {
+        auto* a = ct->add_attribute();
+        a->set_name(name);
+        a->set_type(::onnx::AttributeProto::INTS);
+        a->add_ints(2);
+        a->add_ints(2);
+    }
+    t.node("Gelu", {"up"}, "y");
+    t.output("y");
+    if (expose) t.output("up");
+    return t.bytes();
+}
+
+TEST(OnnxGraph, ConvTransposeTakesTheFollowingGelu) {
+    Graph fused = Graph::parse(upscale_gelu_model(false), "upscale");
+    Graph plain = Graph::parse(upscale_gelu_model(true), "upscale");
+    EXPECT_EQ(fused.runtime_nodes(), 1u);
+    EXPECT_EQ(plain.runtime_nodes(), 2u);
+    std::map<std::string, Value> feeds{{"x", ramp({1, 3, 4, 5}, 0.29f)}};
+    expect_same_output(fused, plain, feeds);
+    // By hand: y[0, 1, 3, 4] comes from x[0, :, 1, 2] and w[:, 1, 1, 0], plus b[1], through Gelu.
+    const float* x = feeds["x"].data<float>();
+    double up = -0.2;
+    for (int c = 0; c < 3; ++c) up += x[(c * 4 + 1) * 5 + 2] * (0.07 * ((c * 2 + 1) * 4 + 1 * 2 + 0) - 0.8);
+    double want = 0.5 * up * (1 + std::erf(up / std::sqrt(2.0)));
+    Value y = fused.run(feeds)[0];
+    ASSERT_EQ(y.shape, (Shape{1, 2, 8, 10}));
+    EXPECT_NEAR(y.data<float>()[(1 * 8 + 3) * 10 + 4], want, 1e-5);
+}
+
 }  // namespace

@@ -197,6 +197,23 @@ void Graph::fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& consta
         removed[i] = removed[erf] = removed[add] = removed[mul] = 1;
     }
     drop_removed(nodes, removed);
+
+    // A ConvTranspose (SAM's output upscaling) whose only reader is an exact Gelu applies it to
+    // its own fresh output: no copy of megabytes for the Gelu's new value.
+    Readers after(nodes, constants.size(), outputs);
+    removed.assign(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        int gelu = after.only_reader(nodes, static_cast<int>(i), "Gelu");
+        if (nodes[i].op != "ConvTranspose" || gelu < 0 || nodes[gelu].attr_s("approximate", "none") != "none") continue;
+        Node fused = std::move(nodes[i]);
+        fused.op = "ConvTransposeGelu";
+        fused.fn = op_conv_transpose_gelu;
+        fused.outputs = nodes[gelu].outputs;
+        fused.name = nodes[gelu].name;
+        nodes[gelu] = std::move(fused);
+        removed[i] = 1;
+    }
+    drop_removed(nodes, removed);
 }
 
 // Turns a MatMul node into the loader's FusedMatMul (same result until bias/addend are set).

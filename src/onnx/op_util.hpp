@@ -21,6 +21,8 @@ void register_quant_ops(OpTable& t);
 // FusedMatMul: inputs A, B, bias [N] (optional), addend of the output's shape (optional);
 // attribute trans_b (B's last two dims are [N, K]).
 void op_fused_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+// ConvTransposeGelu: ConvTranspose followed by exact Gelu on its output.
+void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
 
 // Input k, which must be present.
 const Value& arg(const Node& node, const std::vector<const Value*>& in, size_t k);

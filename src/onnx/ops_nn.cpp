@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "onnx/op_util.hpp"
+#include "tensor/fast_math.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam::onnx {
@@ -262,12 +263,13 @@ static void op_conv(const Node& node, const std::vector<const Value*>& in, std::
 static void conv_transpose_tiles(const Value& x, const Value& w, const Value* b, const Conv2dGeom& g, Value& y) {
     int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], M = w.shape[1];
     int64_t KK = M * g.kh * g.kw, P = H * W, Ho = H * g.kh, Wo = W * g.kw;
-    std::vector<float> wt(static_cast<size_t>(KK * C)), cols(static_cast<size_t>(KK * P));
-    ops::transpose(w.data<float>(), C, KK, wt.data());
+    // Pooled, uninitialised buffers: cols is megabytes, zeroing and faulting it in cost a pass.
+    Value wt = Value::alloc(DType::Float, {KK, C}), cols = Value::alloc(DType::Float, {KK, P});
+    ops::transpose(w.data<float>(), C, KK, wt.data<float>());
     for (int64_t n = 0; n < N; ++n) {
-        gemm_block(wt.data(), x.data<float>() + n * C * P, cols.data(), KK, C, P);
+        gemm_block(wt.data<float>(), x.data<float>() + n * C * P, cols.data<float>(), KK, C, P);
         float* yn = y.data<float>() + n * M * Ho * Wo;
-        const float* pc = cols.data();
+        const float* pc = cols.data<float>();
         const float* bias = b ? b->data<float>() : nullptr;
 #pragma omp parallel for schedule(static) if (M * Ho * Wo > 65536)
         for (int64_t m = 0; m < M; ++m) {
@@ -340,6 +342,11 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
     out[0] = std::move(y);
 }
 
+void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    op_conv_transpose(node, in, out);
+    ops::gelu(out[0].data<float>(), out[0].numel());  // in place: the output is new and not shared yet
+}
+
 static void op_layer_norm(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     const Value& x = arg(node, in, 0);
     const Value& scale = arg(node, in, 1);
@@ -365,14 +372,54 @@ static void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner
     for (int d = axis + 1; d < static_cast<int>(s.size()); ++d) inner *= s[d];
 }
 
+// Softmax of rows shorter than a vector (SAM's image-to-token attention: 7 keys per row): a
+// block of 16 rows is turned so that each vector lane holds one row, instead of one mostly
+// masked vector per row.
+static void softmax_short_rows(const float* src, float* dst, int64_t rows, int64_t n) {
+    constexpr int64_t L = 16;
+#pragma omp parallel for schedule(static) if (rows * n > 32768)
+    for (int64_t r0 = 0; r0 < rows; r0 += L) {
+        const int64_t m = std::min(L, rows - r0);
+        const float* x = src + r0 * n;
+        float* y = dst + r0 * n;
+        alignas(64) float t[L][L];  // t[k][row]
+        alignas(64) float mx[L], sum[L];
+        for (int64_t r = 0; r < L; ++r)
+            for (int64_t k = 0; k < n; ++k) t[k][r] = r < m ? x[r * n + k] : 0.0f;
+#pragma omp simd
+        for (int64_t r = 0; r < L; ++r) {
+            mx[r] = t[0][r];
+            sum[r] = 0.0f;
+        }
+        for (int64_t k = 1; k < n; ++k)
+#pragma omp simd
+            for (int64_t r = 0; r < L; ++r) mx[r] = mx[r] > t[k][r] ? mx[r] : t[k][r];
+        for (int64_t k = 0; k < n; ++k)
+#pragma omp simd
+            for (int64_t r = 0; r < L; ++r) {
+                t[k][r] = fast_exp(t[k][r] - mx[r]);
+                sum[r] += t[k][r];
+            }
+#pragma omp simd
+        for (int64_t r = 0; r < L; ++r) sum[r] = 1.0f / sum[r];
+        for (int64_t r = 0; r < m; ++r)
+            for (int64_t k = 0; k < n; ++k) y[r * n + k] = t[k][r] * sum[r];
+    }
+}
+
 static void op_softmax(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     const Value& x = arg(node, in, 0);
     expect_float(node, x, "input");
     int axis = norm_axis(node, node.attr_i("axis", -1), x.rank());
     Value y = Value::alloc(DType::Float, x.shape);
-    std::memcpy(y.ptr, x.ptr, static_cast<size_t>(x.numel()) * sizeof(float));
     int64_t outer, inner, n = x.shape[axis];
     outer_inner(x.shape, axis, outer, inner);
+    if (inner == 1 && n <= 16) {
+        softmax_short_rows(x.data<float>(), y.data<float>(), outer, n);
+        out[0] = std::move(y);
+        return;
+    }
+    std::memcpy(y.ptr, x.ptr, static_cast<size_t>(x.numel()) * sizeof(float));
     if (inner == 1) {
         ops::softmax_rows(y.data<float>(), outer, n);
     } else {
