@@ -723,4 +723,26 @@ TEST(OnnxGraph, ConvTransposeTakesTheFollowingGelu) {
     EXPECT_NEAR(y.data<float>()[(1 * 8 + 3) * 10 + 4], want, 1e-5);
 }
 
+// Split into one piece, Concat of one piece (or with empty ones) and Expand to the same shape
+// copy nothing: values are immutable, the output shares the input's buffer.
+TEST(OnnxOps, WholeValueSplitConcatExpandShareTheBuffer) {
+    Value x = F({1, 2, 3}, {1, 2, 3, 4, 5, 6});
+    Value s = run("Split", {x}, {{"axis", ai(1)}}, 1)[0];
+    EXPECT_EQ(s.ptr, x.ptr);
+    EXPECT_EQ(s.shape, x.shape);
+    Value c = run1("Concat", {x}, {{"axis", ai(0)}});
+    EXPECT_EQ(c.ptr, x.ptr);
+    Value empty = Value::alloc(DType::Float, {1, 0, 3});
+    Value c2 = run1("Concat", {empty, x}, {{"axis", ai(1)}});
+    EXPECT_EQ(c2.ptr, x.ptr);
+    EXPECT_EQ(c2.shape, x.shape);
+    Value e = run1("Expand", {x, I({2}, {2, 1})}, {});
+    EXPECT_EQ(e.ptr, x.ptr);
+    expect_near(e, {1, 2, 3}, {1, 2, 3, 4, 5, 6});
+    // A real repeat still copies.
+    Value e2 = run1("Expand", {x, I({3}, {2, 1, 1})}, {});
+    EXPECT_NE(e2.ptr, x.ptr);
+    expect_near(e2, {2, 2, 3}, {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6});
+}
+
 }  // namespace

@@ -133,6 +133,12 @@ static void op_concat(const Node& node, const std::vector<const Value*>& in, std
                                  " on axis " + std::to_string(axis));
         s[axis] += v.shape[axis];
     }
+    // SAM's export concatenates a single piece (repeat_interleave by 1): values are immutable, share it.
+    for (size_t k = 0; k < in.size(); ++k)
+        if (in[k]->shape[axis] == s[axis]) {
+            out[0] = *in[k];
+            return;
+        }
     Value y = Value::alloc(first.dtype, s);
     size_t es = dtype_size(first.dtype);
     int64_t outer = 1, inner = 1;
@@ -152,6 +158,7 @@ static void op_concat(const Node& node, const std::vector<const Value*>& in, std
 
 // Copies the block [offset, offset + len) of `axis` into a new value.
 static Value take_range(const Value& x, int axis, int64_t offset, int64_t len) {
+    if (len == x.shape[axis]) return x;  // the whole value: immutable, so shared
     Shape s = x.shape;
     s[axis] = len;
     Value y = Value::alloc(x.dtype, s);
@@ -293,7 +300,12 @@ static void expand_loop(const Node& node, const Value& x, Value& y) {
 static void op_expand(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     const Value& x = arg(node, in, 0);
     Shape target = arg(node, in, 1).to_i64();
-    Value y = Value::alloc(x.dtype, broadcast_shapes(node, x.shape, target));
+    Shape shape = broadcast_shapes(node, x.shape, target);
+    if (shape == x.shape) {  // nothing to repeat (SAM's repeat_interleave by 1): share the buffer
+        out[0] = x;
+        return;
+    }
+    Value y = Value::alloc(x.dtype, shape);
     switch (dtype_size(x.dtype)) {
         case 1: expand_loop<uint8_t>(node, x, y); break;
         case 4: expand_loop<uint32_t>(node, x, y); break;
