@@ -49,12 +49,9 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     }
     for (const char* name : kOutputs)
         if (!g.output(name)) throw OnnxError(path + ": not a SAM decoder export: it has no output '" + name + "'");
-    try {
-        d.no_mask_graph_ = g.specialize(
-            {{"mask_input", Value::zeros(DType::Float, {1, 1, 256, 256})}, {"has_mask_input", Value::scalar_f(0.0f).reshaped({1})}});
-    } catch (const OnnxError& e) {
-        throw OnnxError(path + ": " + e.what());
-    }
+    // Its errors already name the file.
+    d.no_mask_graph_ = g.specialize(
+        {{"mask_input", Value::zeros(DType::Float, {1, 1, 256, 256})}, {"has_mask_input", Value::scalar_f(0.0f).reshaped({1})}});
 
     // One run on a blank embedding: proves the graph executes and tells how many masks it returns.
     ImageEmbedding blank;
