@@ -1,6 +1,9 @@
 #include "models/onnx_decoder.hpp"
 
 #include <cstring>
+#include <stdexcept>
+
+#include "models/prompt_points.hpp"
 
 namespace sam {
 
@@ -82,33 +85,17 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
                                     const std::vector<std::string>& outputs) const {
     if (e.features.numel() != 256 * 64 * 64)
         throw std::invalid_argument("image embedding must be [256,64,64], got " + e.features.shape_string());
-    if (e.orig_w <= 0 || e.orig_h <= 0 || e.input_w <= 0 || e.input_h <= 0)
-        throw std::invalid_argument("image embedding has no image size");
-    const float sx = static_cast<float>(e.input_w) / static_cast<float>(e.orig_w);
-    const float sy = static_cast<float>(e.input_h) / static_cast<float>(e.orig_h);
-
-    // Points, then the box corners (labels 2, 3); without a box a padding point (label -1).
-    std::vector<float> coords, labels;
-    for (const auto& p : prompt.points) {
-        coords.insert(coords.end(), {p.x * sx, p.y * sy});
-        labels.push_back(static_cast<float>(p.label));
-    }
-    if (prompt.box) {
-        coords.insert(coords.end(), {prompt.box->x0 * sx, prompt.box->y0 * sy, prompt.box->x1 * sx, prompt.box->y1 * sy});
-        labels.insert(labels.end(), {2.0f, 3.0f});
-    } else {
-        coords.insert(coords.end(), {0.0f, 0.0f});
-        labels.push_back(-1.0f);
-    }
-    const int64_t n = static_cast<int64_t>(labels.size());
+    // The export needs at least one point: a padding point even for a box-less, point-less prompt.
+    const DecoderPoints points = decoder_points(e, prompt, /*pad_always=*/true);
+    const int64_t n = static_cast<int64_t>(points.labels.size());
 
     std::map<std::string, Value> feeds;
     feeds["image_embeddings"] = Value::from_tensor(e.features).reshaped({1, 256, 64, 64});
     Value pc = Value::alloc(DType::Float, {1, n, 2});
-    std::memcpy(pc.ptr, coords.data(), coords.size() * sizeof(float));
+    std::memcpy(pc.ptr, points.xy.data(), points.xy.size() * sizeof(float));
     feeds["point_coords"] = pc;
     Value pl = Value::alloc(DType::Float, {1, n});
-    std::memcpy(pl.ptr, labels.data(), labels.size() * sizeof(float));
+    for (int64_t i = 0; i < n; ++i) pl.data<float>()[i] = static_cast<float>(points.labels[i]);
     feeds["point_labels"] = pl;
     Value os = Value::alloc(DType::Float, {2});
     os.data<float>()[0] = static_cast<float>(e.orig_h);
