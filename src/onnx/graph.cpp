@@ -354,20 +354,7 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
         for (const auto& name : np.output()) node.outputs.push_back(name.empty() ? -1 : new_slot(name));
 
         if (all_const) {
-            // Depends on initializers only: compute it once now.
-            std::vector<const Value*> in;
-            for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &g.constants_[s]);
-            std::vector<Value> out;
-            try {
-                out = run_node(node, in, node.outputs.size());
-            } catch (const OnnxError& e) {
-                throw OnnxError(what + ": " + e.what());
-            }
-            for (size_t k = 0; k < node.outputs.size(); ++k) {
-                if (node.outputs[k] < 0) continue;
-                g.constants_[node.outputs[k]] = std::move(out[k]);
-                g.is_const_[node.outputs[k]] = 1;
-            }
+            g.fold(node, what);  // depends on initializers only: compute it once now
             continue;
         }
         g.nodes_.push_back(std::move(node));
@@ -430,19 +417,7 @@ Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) con
             kept.push_back(std::move(node));
             continue;
         }
-        std::vector<const Value*> in;
-        for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &g.constants_[s]);
-        std::vector<Value> out;
-        try {
-            out = run_node(node, in, node.outputs.size());
-        } catch (const OnnxError& e) {
-            throw OnnxError(what_ + " (specializing): " + e.what());
-        }
-        for (size_t k = 0; k < node.outputs.size(); ++k) {
-            if (node.outputs[k] < 0) continue;
-            g.constants_[node.outputs[k]] = std::move(out[k]);
-            g.is_const_[node.outputs[k]] = 1;
-        }
+        g.fold(node, what_ + " (specializing)");
     }
     g.nodes_ = std::move(kept);
     // Newly constant scalars and bias rows may complete patterns the loader could not match.
@@ -518,6 +493,22 @@ void profile_add(const std::string& key, const std::vector<Node>& nodes, const s
 }
 
 }  // namespace
+
+void Graph::fold(const Node& node, const std::string& context) {
+    std::vector<const Value*> in;
+    for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &constants_[s]);
+    std::vector<Value> out;
+    try {
+        out = run_node(node, in, node.outputs.size());
+    } catch (const OnnxError& e) {
+        throw OnnxError(context + ": " + e.what());
+    }
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+        if (node.outputs[k] < 0) continue;
+        constants_[node.outputs[k]] = std::move(out[k]);
+        is_const_[node.outputs[k]] = 1;
+    }
+}
 
 std::vector<Value> Graph::run(const std::map<std::string, Value>& feeds) const {
     std::vector<std::string> all;

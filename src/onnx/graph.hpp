@@ -84,6 +84,8 @@ private:
     size_t num_slots_ = 0;
 
     void check_feed(const GraphIO& io, const Value& v) const;
+    // Runs a node whose inputs are all constant and stores its outputs as constants.
+    void fold(const Node& node, const std::string& context);
 
     static void fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants,
                           const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
