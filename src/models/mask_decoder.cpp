@@ -64,21 +64,6 @@ std::pair<Tensor, Tensor> convt_as_matrix(const Tensor& w, const Tensor& b) {
     return {m, bias};
 }
 
-void product(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b,
-             const float* bias = nullptr, const float* add = nullptr) {
-    ops::MatmulArgs m;
-    m.a = a;
-    m.b = b;
-    m.c = c;
-    m.M = M;
-    m.K = K;
-    m.N = N;
-    m.trans_b = trans_b;
-    m.bias = bias;
-    m.add = add;
-    ops::matmul(m);
-}
-
 // y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows. Plain
 // single-threaded loops: oneDNN's per-call cost and thread wake-ups dwarf this work.
 void token_linear(const float* x, int64_t rows, const Tensor& w, const Tensor& b, float* y, bool relu = false,
@@ -187,9 +172,9 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
             }
         }
     float* s = sized(sc.scores, static_cast<size_t>(rows) * kEmbedTokens);
-    product(qk.data(), kpe, s, rows, kDim, kEmbedTokens, true);
+    ops::gemm(qk.data(), kpe, s, rows, kDim, kEmbedTokens, true);
     ops::softmax_rows(s, rows, kEmbedTokens);
-    product(s, keys, z.data(), rows, kEmbedTokens, kDim, false);
+    ops::gemm(s, keys, z.data(), rows, kEmbedTokens, kDim, false);
     // o[i, (h, d)] = Wv[(h, d)] . z[(h, i)] + bv
     for (int64_t h = 0; h < kHeads; ++h)
         for (int64_t i = 0; i < n; ++i) {
@@ -233,9 +218,9 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
             qb[col] = b;
         }
     float* s = sized(sc.scores, static_cast<size_t>(kEmbedTokens) * cols);
-    product(kpe, qa.data(), s, kEmbedTokens, kDim, cols, false, qb.data());
+    ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, false, qb.data());
     ops::softmax_rows(s, kEmbedTokens * kHeads, n, scale);
-    product(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
+    ops::gemm(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
 }
 
 // One row through three linear layers with ReLU between them.

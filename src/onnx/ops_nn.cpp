@@ -11,18 +11,6 @@
 
 namespace sam::onnx {
 
-// C[M,N] = A[M,K] · B[K,N] for row-major blocks.
-static void gemm_block(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N) {
-    ops::MatmulArgs m;
-    m.a = a;
-    m.b = b;
-    m.c = c;
-    m.M = M;
-    m.K = K;
-    m.N = N;
-    ops::matmul(m);
-}
-
 // Shapes of a MatMul, numpy-style: 1-D operands promoted to matrices (the added dimension is
 // dropped from the output), batch dimensions broadcast. With trans_b, B's last two dims are [N, K].
 struct MatmulPlan {
@@ -246,7 +234,7 @@ static void op_conv(const Node& node, const std::vector<const Value*>& in, std::
                 src = cols.data();
             }
             float* yg = y.data<float>() + (n * M + gi * Mg) * P;
-            gemm_block(w.data<float>() + gi * Mg * K, src, yg, Mg, K, P);
+            ops::gemm(w.data<float>() + gi * Mg * K, src, yg, Mg, K, P);
             if (b)
                 for (int64_t m = 0; m < Mg; ++m) {
                     float bv = b->data<float>()[gi * Mg + m];
@@ -267,7 +255,7 @@ static void conv_transpose_tiles(const Value& x, const Value& w, const Value* b,
     Value wt = Value::alloc(DType::Float, {KK, C}), cols = Value::alloc(DType::Float, {KK, P});
     ops::transpose(w.data<float>(), C, KK, wt.data<float>());
     for (int64_t n = 0; n < N; ++n) {
-        gemm_block(wt.data<float>(), x.data<float>() + n * C * P, cols.data<float>(), KK, C, P);
+        ops::gemm(wt.data<float>(), x.data<float>() + n * C * P, cols.data<float>(), KK, C, P);
         float* yn = y.data<float>() + n * M * Ho * Wo;
         const float* pc = cols.data<float>();
         const float* bias = b ? b->data<float>() : nullptr;
@@ -318,7 +306,7 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
         for (int64_t gi = 0; gi < g.group; ++gi) {
             // cols[p, (m, i, j)] = sum_c x[c, p] * w[c, m, i, j]; then scatter-add into the output.
             ops::transpose(x.data<float>() + (n * C + gi * Cg) * P, Cg, P, xt.data());
-            gemm_block(xt.data(), w.data<float>() + gi * Cg * KK, cols.data(), P, Cg, KK);
+            ops::gemm(xt.data(), w.data<float>() + gi * Cg * KK, cols.data(), P, Cg, KK);
             float* yg = y.data<float>() + (n * M + gi * Mg) * Ho * Wo;
             for (int64_t m = 0; m < Mg; ++m) {
                 float bv = b ? b->data<float>()[gi * Mg + m] : 0.0f;

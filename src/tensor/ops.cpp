@@ -152,6 +152,21 @@ void matmul(const MatmulArgs& a) {
     execute(p->prim, args);
 }
 
+void gemm(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b,
+          const float* bias, const float* add) {
+    MatmulArgs m;
+    m.a = a;
+    m.b = b;
+    m.c = c;
+    m.M = M;
+    m.K = K;
+    m.N = N;
+    m.trans_b = trans_b;
+    m.bias = bias;
+    m.add = add;
+    matmul(m);
+}
+
 void linear(const float* x, int64_t rows, const Tensor& weight, const Tensor& bias, float* y, Act act,
             const float* residual) {
     MatmulArgs m;

@@ -32,6 +32,11 @@ struct MatmulArgs {
 };
 void matmul(const MatmulArgs& args);
 
+// One 2-D product: C[M, N] = A[M, K] · B (+ bias[N]) (+ add[M, N]); B is [K, N], or [N, K]
+// when trans_b.
+void gemm(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b = false,
+          const float* bias = nullptr, const float* add = nullptr);
+
 // y = x · W^T + b for rows of x: x [rows, in], W [out, in] (PyTorch nn.Linear), y [rows, out].
 void linear(const float* x, int64_t rows, const Tensor& weight, const Tensor& bias, float* y,
             Act act = Act::None, const float* residual = nullptr);
