@@ -56,7 +56,6 @@ Value run1(const std::string& op, const std::vector<Value>& in, std::map<std::st
     return run(op, in, std::move(attrs))[0];
 }
 
-std::vector<float> fl(const Value& v) { return std::vector<float>(v.data<float>(), v.data<float>() + v.numel()); }
 std::vector<int64_t> il(const Value& v) { return v.to_i64(); }
 void expect_near(const Value& v, Shape s, std::vector<float> want, float tol = 1e-5f) {
     ASSERT_EQ(v.dtype, DType::Float);

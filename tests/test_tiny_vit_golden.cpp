@@ -41,16 +41,6 @@ void expect_stats(const Stats& s, const nlohmann::json& ref, double tol, const s
     EXPECT_NEAR(s.l2, ref["l2"].get<double>(), ref["l2"].get<double>() * 5e-4) << what;
 }
 
-// [C, H, W] copy of a channels-last [H, W, C] tensor.
-Tensor to_chw(const Tensor& hwc) {
-    const int64_t H = hwc.dim(0), W = hwc.dim(1), C = hwc.dim(2);
-    Tensor t = Tensor::empty({C, H, W});
-    for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x)
-            for (int64_t c = 0; c < C; ++c) t.data[(c * H + y) * W + x] = hwc.data[(y * W + x) * C + c];
-    return t;
-}
-
 class TinyVitGolden : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
