@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "labelstudio/errors.hpp"
+#include "labelstudio/image_url.hpp"
 #include "labelstudio/label_config.hpp"
 
 namespace sam::server {
@@ -17,21 +18,10 @@ using ls::RequestError;
 
 namespace {
 
+// Standard base64 (Basic auth) from the URL-safe alphabet the presign URLs use.
 std::string base64(const std::string& in) {
-    static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        for (int s = 18; s >= 0; s -= 6) out += table[(v >> s) & 63];
-    }
-    if (i + 1 == in.size()) {
-        uint32_t v = uint8_t(in[i]) << 16;
-        out += table[(v >> 18) & 63], out += table[(v >> 12) & 63], out += "==";
-    } else if (i + 2 == in.size()) {
-        uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-        out += table[(v >> 18) & 63], out += table[(v >> 12) & 63], out += table[(v >> 6) & 63], out += '=';
-    }
+    std::string out = ls::base64url_encode(in);
+    for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
     return out;
 }
 
