@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "models/image_encoder.hpp"
@@ -21,7 +22,11 @@ public:
         ImageEmbedding e;
         e.orig_w = image.width;
         e.orig_h = image.height;
-        e.features = encoder_->encode(preprocess_image(image, &e.input_w, &e.input_h));
+        const Tensor input = preprocess_image(image, &e.input_w, &e.input_h);
+        // One encoder pass at a time: each already keeps every core busy (two at once took as
+        // long as two in a row, measured), and each holds a few hundred MB of scratch.
+        std::lock_guard<std::mutex> lock(encode_mutex_);
+        e.features = encoder_->encode(input);
         return e;
     }
     Prediction predict(const ImageEmbedding& embedding, const Prompt& prompt) const override {
@@ -33,6 +38,7 @@ private:
     std::unique_ptr<ImageEncoder> encoder_;
     Decoder decoder_;
     std::string description_;
+    mutable std::mutex encode_mutex_;
 };
 
 }  // namespace sam
