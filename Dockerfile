@@ -16,7 +16,7 @@ RUN apt-get update \
       libdnnl-dev libonnx-dev libprotobuf-dev \
       libcpp-httplib-dev libcurl4-openssl-dev \
       nlohmann-json3-dev libpugixml-dev \
-      libjpeg-dev libpng-dev libwebp-dev libexif-dev zlib1g-dev \
+      libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
       libspdlog-dev libcli11-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -33,7 +33,7 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libdnnl2 libonnx1 libprotobuf32 libspdlog1.10 libcurl4 \
-      libjpeg62-turbo libpng16-16 libwebp7 libexif12 libpugixml1v5 libcpp-httplib0.11 \
+      libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libcpp-httplib0.11 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 

@@ -7,7 +7,7 @@ packages=(
   libonnx-dev libprotobuf-dev                  # ONNX decoder files
   libcpp-httplib-dev libcurl4-openssl-dev      # server, downloads
   nlohmann-json3-dev libpugixml-dev            # JSON, Label Studio XML configs
-  libjpeg-dev libpng-dev libwebp-dev libexif-dev zlib1g-dev
+  libjpeg-dev libpng-dev libwebp-dev zlib1g-dev
   libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl docker-compose                          # scripts/download_models.sh, compose file checks
