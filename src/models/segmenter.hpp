@@ -32,9 +32,15 @@ struct Prompt {
 
 struct ImageEmbedding {
     Tensor features;             // [256, 64, 64]
+    // SAM 2 only (undefined otherwise): the decoder's high-resolution feature maps,
+    // [32, 256, 256] (stride 4) and [64, 128, 128] (stride 8).
+    Tensor high_res_0, high_res_1;
     int orig_w = 0, orig_h = 0;  // the image as the viewer shows it
-    int input_w = 0, input_h = 0;  // after resizing the long side to 1024
-    size_t bytes() const { return static_cast<size_t>(features.numel()) * sizeof(float); }
+    int input_w = 0, input_h = 0;  // the encoder's input size before padding (1024 on the long side)
+    size_t bytes() const {
+        auto n = [](const Tensor& t) { return t.defined() ? static_cast<size_t>(t.numel()) : size_t{0}; };
+        return (n(features) + n(high_res_0) + n(high_res_1)) * sizeof(float);
+    }
 };
 
 struct Prediction {
@@ -54,6 +60,10 @@ public:
     virtual Prediction predict(const ImageEmbedding& embedding, const Prompt& prompt) const = 0;
     // e.g. "MobileSAM (TinyViT-5M)", "SAM ViT-H", "ONNX decoder + MobileSAM encoder"
     virtual std::string description() const = 0;
+    // Names the weights an embedding depends on (architecture and checkpoint identity), so
+    // embeddings shared between processes (a Redis store) never mix two models. Stable across
+    // restarts for the same file; empty when unknown (then nothing is shared).
+    virtual std::string model_key() const { return ""; }
 };
 
 }  // namespace sam
