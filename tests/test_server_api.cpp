@@ -212,6 +212,26 @@ TEST_F(ServerTest, HealthSetupVersionsWebhookShapes) {
     EXPECT_NE(res->body.find("sam_request_duration_seconds_count{route=\"/health\"} 1"), std::string::npos);
 }
 
+TEST_F(ServerTest, StartAcceptsAtOnceAndStopNeverHangs) {
+    for (int i = 0; i < 20; ++i) {
+        HttpServer server(config_, model_);
+        server.start();
+        if (i % 2 == 0) {  // accepting as soon as start() returns: no retry, no wait
+            httplib::Client c("127.0.0.1", server.port());
+            auto res = c.Get("/health");
+            ASSERT_TRUE(res) << "round " << i;
+            EXPECT_EQ(res->status, 200);
+        }
+        server.stop();  // odd rounds: right after start()
+    }
+    // serve() returns once another thread stops the server.
+    HttpServer server(config_, model_);
+    std::thread serving([&] { server.serve(); });
+    for (int i = 0; i < 500 && server.port() < 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    server.stop();
+    serving.join();
+}
+
 TEST_F(ServerTest, ClickKeypointAndBoxGiveTheFakeMasks) {
     start();
     expect_click_ok(kImages[0], 30, 60);

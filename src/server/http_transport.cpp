@@ -197,9 +197,19 @@ struct HttpTransport::Impl {
         return nullptr;
     }
 
+    // No exception may cross into C: a failure here (out of memory, a bug) closes the connection.
     static MHD_Result on_access(void* cls, MHD_Connection* c, const char* url, const char* method, const char*,
                                 const char* upload, size_t* upload_size, void** request_context) {
-        auto* self = static_cast<Impl*>(cls);
+        try {
+            return access(static_cast<Impl*>(cls), c, url, method, upload, upload_size, request_context);
+        } catch (const std::exception& e) {
+            spdlog::error("{} {}: {}", ls::printable(method, 16), ls::printable(url, 120), e.what());
+            return MHD_NO;
+        }
+    }
+
+    static MHD_Result access(Impl* self, MHD_Connection* c, const char* url, const char* method, const char* upload,
+                             size_t* upload_size, void** request_context) {
         auto* slot = static_cast<std::shared_ptr<detail::Exchange>*>(*request_context);
         if (!slot) return self->head_complete(c, url, method, request_context);
         detail::Exchange& ex = **slot;

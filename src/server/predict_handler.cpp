@@ -164,7 +164,7 @@ PredictOutcome PredictHandler::handle(const json& request) {
                 for (size_t i = 0; i < std::min(tasks.size(), kMaxPrefetchTasks); ++i)
                     prefetch_task(tasks[i], *target, outcome);
             } catch (const std::exception& e) {
-                spdlog::debug("no prefetch: {}", e.what());
+                spdlog::debug("no prefetch: {}", ls::printable(e.what(), 1000));
             }
         }
         return outcome;

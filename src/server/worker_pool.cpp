@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "labelstudio/request_json.hpp"
+
 namespace sam::server {
 
 WorkerPool::WorkerPool(std::string name, int threads, size_t capacity) : name_(std::move(name)), capacity_(capacity) {
@@ -59,7 +61,7 @@ void WorkerPool::worker() {
         try {
             job();
         } catch (const std::exception& e) {
-            spdlog::error("{} worker: {}", name_, e.what());  // jobs answer their own errors
+            spdlog::error("{} worker: {}", name_, ls::printable(e.what(), 1000));  // jobs answer their own errors
         }
         job = nullptr;  // destroyed before the job counts as done
         std::lock_guard lock(mutex_);
