@@ -66,7 +66,7 @@ bool RawConnection::send(std::string_view bytes) {
 
 RawResponse RawConnection::read_response(double seconds) {
     RawResponse r;
-    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     for (;;) {
         // A complete answer in the buffer?
         const size_t head_end = buffer_.find("\r\n\r\n");
@@ -98,30 +98,29 @@ RawResponse RawConnection::read_response(double seconds) {
             r.closed = true;
             return r;
         }
-        const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count());
-        if (left <= 0) return r;
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, left) <= 0) continue;
-        char chunk[65536];
-        ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) eof_ = true;
-        else buffer_.append(chunk, static_cast<size_t>(n));
+        if (!receive(end)) return r;
     }
 }
 
 bool RawConnection::closed_within(double seconds) {
-    const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+    const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     while (!eof_) {
-        const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count());
-        if (left <= 0) return false;
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, left) <= 0) continue;
-        char chunk[65536];
-        ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) eof_ = true;
+        if (!receive(end)) return false;
+        buffer_.clear();
     }
+    return true;
+}
+
+bool RawConnection::receive(std::chrono::steady_clock::time_point end) {
+    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count());
+    if (left <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, left) <= 0) return true;  // the caller checks the time again
+    char chunk[65536];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) eof_ = true;
+    else buffer_.append(chunk, static_cast<size_t>(n));
     return true;
 }
 

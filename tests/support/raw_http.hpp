@@ -34,6 +34,9 @@ public:
     bool closed_within(double seconds);
 
 private:
+    // Waits for bytes (or the end of the stream) until `end`; false when the time is up.
+    bool receive(std::chrono::steady_clock::time_point end);
+
     int fd_ = -1;
     std::string buffer_;  // received, not yet returned
     bool eof_ = false;
@@ -54,6 +57,9 @@ public:
     int port() const { return port_; }
 
 private:
+    // Waits for bytes (or the end of the stream) until `end`; false when the time is up.
+    bool receive(std::chrono::steady_clock::time_point end);
+
     int fd_ = -1;
     int port_ = 0;
 };
