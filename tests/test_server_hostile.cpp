@@ -165,14 +165,16 @@ TEST_F(Hostile, ValuesQuotedInErrorsAreShort) {
     deep_x["params"]["context"]["result"][0]["value"]["x"] = nested;
     json wide_id = tiny_click();
     wide_id["tasks"][0]["id"] = wide;
+    json url_object = tiny_click();
+    url_object["tasks"][0]["data"]["image"] = json::object({{"u", long_text}});
     json long_url = tiny_click();
-    long_url["tasks"][0]["data"]["image"] = json::object({{"u", long_text}});
+    long_url["tasks"][0]["data"]["image"] = "/data/upload/3/" + long_text + ".png";
     json long_label = tiny_click();
     long_label["params"]["context"]["result"][0]["value"]["keypointlabels"] = json::array({wide});
     json long_region_id = tiny_click();
     long_region_id["params"]["context"]["result"][0]["id"] = long_text;
     long_region_id["params"]["context"]["result"][0]["original_width"] = wide;
-    for (const json& body : {deep_x, wide_id, long_url, long_label, long_region_id}) {
+    for (const json& body : {deep_x, wide_id, url_object, long_url, long_label, long_region_id}) {
         RawResponse r = post("/predict", body);
         EXPECT_EQ(r.status, 400) << r.body.substr(0, 300);
         EXPECT_LT(r.body.size(), 400u) << r.body.substr(0, 600);

@@ -145,7 +145,7 @@ struct HttpTransport::Impl {
     int port = -1;
     MHD_Daemon* daemon = nullptr;
 
-    std::mutex watch_mutex;  // guards `watches`; held while the sweeper shuts a socket down
+    mutable std::mutex watch_mutex;  // guards `watches`; held while the sweeper shuts a socket down
     std::unordered_set<Watch*> watches;
     std::atomic<int64_t> header_timeouts{0}, body_timeouts{0}, idle_timeouts{0}, too_large{0}, refused{0};
     std::atomic<int64_t> body_bytes{0};  // of the bodies held now: at most options.max_bodies_bytes
@@ -170,13 +170,17 @@ struct HttpTransport::Impl {
     static void on_connection(void* cls, MHD_Connection* c, void** socket_context, MHD_ConnectionNotificationCode what) {
         auto* self = static_cast<Impl*>(cls);
         if (what == MHD_CONNECTION_NOTIFY_STARTED) {
-            auto* w = new Watch;
             const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            auto w = std::make_unique<Watch>();
             w->fd = info ? info->connect_fd : -1;
             w->set(Phase::Head, after_ms(self->options.header_timeout));
-            std::lock_guard lock(self->watch_mutex);
-            self->watches.insert(w);
-            *socket_context = w;
+            try {
+                std::lock_guard lock(self->watch_mutex);
+                self->watches.insert(w.get());
+            } catch (const std::exception&) {
+                return;  // no watch: the access handler closes the connection
+            }
+            *socket_context = w.release();
         } else {
             // MHD closes the socket only after this returns: once the watch is out of the set,
             // the sweeper cannot shut down a descriptor number that a new connection reuses.
@@ -211,6 +215,7 @@ struct HttpTransport::Impl {
     static MHD_Result access(Impl* self, MHD_Connection* c, const char* url, const char* method, const char* upload,
                              size_t* upload_size, void** request_context) {
         auto* slot = static_cast<std::shared_ptr<detail::Exchange>*>(*request_context);
+        if (!watch_of(c)) return MHD_NO;  // its watch could not be made: no deadlines, no service
         if (!slot) return self->head_complete(c, url, method, request_context);
         detail::Exchange& ex = **slot;
         if (*upload_size) {
@@ -466,7 +471,7 @@ TransportStats HttpTransport::stats() const {
     const Impl& t = *impl_;
     TransportStats s;
     {
-        std::lock_guard lock(const_cast<Impl&>(t).watch_mutex);
+        std::lock_guard lock(t.watch_mutex);
         s.connections = static_cast<int64_t>(t.watches.size());
     }
     s.header_timeouts = t.header_timeouts;

@@ -72,6 +72,11 @@ std::string image_url_of(const json& task, const ls::BrushTarget& target) {
     if (url == data->end()) throw RequestError(400, who + ": data has no '" + key + "' (the Image tag's value)");
     if (!url->is_string() || url->get_ref<const std::string&>().empty())
         throw RequestError(400, who + ": data." + key + " must be a non-empty string, got " + ls::quote(*url));
+    // Error messages about an image quote its URL: keep it to what a URL can be.
+    constexpr size_t kMaxUrlBytes = 16384;
+    if (const size_t n = url->get_ref<const std::string&>().size(); n > kMaxUrlBytes)
+        throw RequestError(400, who + ": data." + key + " is " + std::to_string(n) + " bytes long; image URLs are at most " +
+                                    std::to_string(kMaxUrlBytes));
     return url->get<std::string>();
 }
 
