@@ -14,7 +14,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libdnnl-dev libonnx-dev libprotobuf-dev \
-      libcpp-httplib-dev libcurl4-openssl-dev \
+      libmicrohttpd-dev libcurl4-openssl-dev \
       nlohmann-json3-dev libpugixml-dev \
       libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
       libspdlog-dev libcli11-dev \
@@ -33,7 +33,7 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libdnnl2 libonnx1 libprotobuf32 libspdlog1.10 libcurl4 \
-      libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libcpp-httplib0.11 \
+      libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libmicrohttpd12 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 

@@ -5,13 +5,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev ocl-icd-opencl-dev               # oneDNN; its CMake config needs OpenCL's
   libonnx-dev libprotobuf-dev                  # ONNX decoder files
-  libcpp-httplib-dev libcurl4-openssl-dev      # server, downloads
+  libcpp-httplib-dev libcurl4-openssl-dev      # HTTP clients in tests and benchmarks, downloads
   nlohmann-json3-dev libpugixml-dev            # JSON, Label Studio XML configs
   libjpeg-dev libpng-dev libwebp-dev zlib1g-dev
   libspdlog-dev libcli11-dev
   libopencv-imgproc-dev                        # contours and polygons
   libhiredis-dev redis-server                  # shared embedding store (and its tests)
-  libmicrohttpd-dev                            # HTTP server
+  libmicrohttpd-dev                            # HTTP server (the binary links only this one)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev                     # fuzzers and sanitizer builds
   curl docker-compose                          # scripts/download_models.sh, compose file checks

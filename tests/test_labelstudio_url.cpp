@@ -76,6 +76,18 @@ TEST(LabelStudioUrl, UploadsAndStorageData) {
     expect_error("/data/upload/", kFull, 400);
 }
 
+TEST(LabelStudioUrl, DotSegmentsNeverGoToLabelStudio) {
+    // The token would walk to another Label Studio path: libcurl resolves "/../", Django "%2e%2e".
+    for (const char* url : {"/data/upload/../api/projects", "/data/upload/3/%2e%2E/%2E%2e/api", "/data/upload/..%2Fapi",
+                            "/data/upload/3/..\\api", "/data/upload/3/..", "/storage-data/uploaded/?filepath=../x",
+                            "/storage-data/uploaded/?filepath=a%2F%2e%2e%2Fb", "/data/local-files/?d=%2e%2e/x"})
+        expect_error(url, kNoRoot, 400, "'..' segments");
+    // Dots inside a name are a name.
+    expect_source("/data/upload/3/a..b.png", kNoRoot, Kind::LabelStudio, "http://ls.example:8080/data/upload/3/a..b.png", true);
+    expect_source("/data/upload/3/.../x.png", kNoRoot, Kind::LabelStudio, "http://ls.example:8080/data/upload/3/.../x.png",
+                  true);
+}
+
 TEST(LabelStudioUrl, CloudStorageIsPresignedThroughLabelStudio) {
     // expected fileuri values: Python's base64.urlsafe_b64encode of the URI ('=' padded)
     expect_source("s3://bucket/img.jpg", kFull, Kind::Presign,

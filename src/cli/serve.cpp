@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -14,12 +16,6 @@
 using sam::server::ServerConfig;
 
 namespace {
-
-sam::server::HttpServer* g_server = nullptr;
-
-void on_signal(int) {
-    if (g_server) g_server->stop();
-}
 
 std::string env_footer() {
     std::string s = "\nEnvironment (flags override):\n";
@@ -54,14 +50,32 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
     app.add_option("--max-image-mb", c.max_image_mb, "[MAX_IMAGE_MB]")->check(CLI::PositiveNumber);
     app.add_option("--download-timeout", c.download_timeout, "seconds [DOWNLOAD_TIMEOUT]")->check(CLI::PositiveNumber);
     app.add_option("--connect-timeout", c.connect_timeout, "seconds [CONNECT_TIMEOUT]")->check(CLI::PositiveNumber);
-    app.add_option("--threads", c.threads, "HTTP worker threads [THREADS]")->check(CLI::PositiveNumber);
+    app.add_option("--threads", c.threads, "request worker threads [THREADS]")->check(CLI::PositiveNumber);
+    app.add_option("--image-workers", c.image_workers, "[IMAGE_WORKERS]")->check(CLI::PositiveNumber);
+    app.add_option("--image-queue", c.image_queue, "[IMAGE_QUEUE]")->check(CLI::NonNegativeNumber);
     app.add_option("--max-body-mb", c.max_body_mb, "[MAX_BODY_MB]")->check(CLI::PositiveNumber);
     app.add_option("--prefetch-queue", c.prefetch_queue, "[PREFETCH_QUEUE]")->check(CLI::NonNegativeNumber);
+    app.add_option("--header-timeout", c.header_timeout, "seconds [HEADER_TIMEOUT]")->check(CLI::PositiveNumber);
+    app.add_option("--body-timeout", c.body_timeout, "seconds [BODY_TIMEOUT]")->check(CLI::PositiveNumber);
+    app.add_option("--idle-timeout", c.idle_timeout, "seconds [IDLE_TIMEOUT]")->check(CLI::PositiveNumber);
+    app.add_option("--max-connections", c.max_connections, "[MAX_CONNECTIONS]")->check(CLI::PositiveNumber);
+    app.add_option("--max-connections-per-ip", c.max_connections_per_ip, "[MAX_CONNECTIONS_PER_IP]")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--allowed-image-hosts", c.allowed_image_hosts, "host names and CIDRs [ALLOWED_IMAGE_HOSTS]");
 }
 
 }  // namespace
 
 int serve_main(int argc, char** argv) {
+    // SIGINT and SIGTERM are taken by sigwait below, never by a handler on an arbitrary thread:
+    // blocked here, before any thread starts, so every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an error on its socket, not our end
+
     ServerConfig config;
     try {
         config = sam::server::config_from_env();
@@ -104,14 +118,14 @@ int serve_main(int argc, char** argv) {
 
     try {
         sam::server::HttpServer server(config, model);
-        int port = server.bind();
-        g_server = &server;
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
-        spdlog::info("listening on {}:{} ({} threads, cache {} embeddings / {} MiB)", config.host, port,
-                     config.threads, config.cache_size, config.cache_max_mb);
-        server.serve();
-        g_server = nullptr;
+        server.start();
+        spdlog::info("listening on {}:{} ({} request threads, {} image workers, cache {} embeddings / {} MiB)",
+                     config.host, server.port(), config.threads, config.image_workers, config.cache_size,
+                     config.cache_max_mb);
+        int signal = 0;
+        sigwait(&stop_signals, &signal);
+        spdlog::info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+        server.stop();
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
         return 1;

@@ -377,12 +377,9 @@ RgbImage decode_image(std::span<const uint8_t> bytes, const DecodeLimits& limits
         throw ImageError("unsupported image format TIFF (supported: JPEG, PNG, WebP, BMP)");
     if (starts_with(bytes, "GIF8", 4))
         throw ImageError("unsupported image format GIF (supported: JPEG, PNG, WebP, BMP)");
-    char head[64];
-    const size_t k = std::min<size_t>(bytes.size(), 8);
-    int len = 0;
-    for (size_t i = 0; i < k; ++i) len += std::snprintf(head + len, sizeof head - len, "%s%02x", i ? " " : "", bytes[i]);
-    throw ImageError("unknown image format (" + std::to_string(bytes.size()) + " bytes starting with " + head +
-                     "; supported: JPEG, PNG, WebP, BMP)");
+    // The bytes themselves stay out of the message: they may be an internal service's answer.
+    throw ImageError("unknown image format (" + std::to_string(bytes.size()) +
+                     " bytes; supported: JPEG, PNG, WebP, BMP)");
 }
 
 RgbImage read_image_file(const std::string& path, const DecodeLimits& limits) {

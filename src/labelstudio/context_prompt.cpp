@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "labelstudio/errors.hpp"
+#include "labelstudio/request_json.hpp"
 
 namespace sam::ls {
 
@@ -17,17 +18,17 @@ using json = nlohmann::json;
 // "region 'k1'" (or "region #2" when it has no string id), for error messages.
 std::string region_name(const json& region, size_t index) {
     auto it = region.find("id");
-    if (it != region.end() && it->is_string()) return "region '" + it->get<std::string>() + "'";
+    if (it != region.end() && it->is_string()) return "region '" + printable(it->get_ref<const std::string&>(), 60) + "'";
     return "region #" + std::to_string(index);
 }
 
 int positive_int_field(const json& region, const char* key, const std::string& who) {
     auto it = region.find(key);
     if (it == region.end() || it->is_null()) throw RequestError(400, who + ": missing " + key);
-    if (!it->is_number()) throw RequestError(400, who + ": " + key + " must be a number, got " + it->dump());
+    if (!it->is_number()) throw RequestError(400, who + ": " + key + " must be a number, got " + quote(*it));
     const double v = it->get<double>();
     if (!(v > 0) || v != std::floor(v) || v > std::numeric_limits<int>::max())
-        throw RequestError(400, who + ": " + key + " must be a positive integer, got " + it->dump());
+        throw RequestError(400, who + ": " + key + " must be a positive integer, got " + quote(*it));
     return static_cast<int>(v);
 }
 
@@ -38,7 +39,7 @@ double finite_field(const json& value, const char* key, const std::string& who, 
         if (required) throw RequestError(400, who + ": missing value." + key);
         return fallback;
     }
-    if (!it->is_number()) throw RequestError(400, who + ": value." + key + " must be a number, got " + it->dump());
+    if (!it->is_number()) throw RequestError(400, who + ": value." + key + " must be a number, got " + quote(*it));
     const double v = it->get<double>();
     if (!std::isfinite(v)) throw RequestError(400, who + ": value." + key + " is not finite");
     return v;
@@ -52,7 +53,7 @@ std::optional<std::string> region_label(const json& value, const std::string& ty
         if (!it->is_array()) throw RequestError(400, who + ": value." + key + " must be an array of strings");
         if (it->empty()) continue;
         if (!(*it)[0].is_string())
-            throw RequestError(400, who + ": value." + key + "[0] must be a string, got " + (*it)[0].dump());
+            throw RequestError(400, who + ": value." + key + "[0] must be a string, got " + quote((*it)[0]));
         return (*it)[0].get<std::string>();
     }
     return std::nullopt;
@@ -105,11 +106,15 @@ ContextPrompt prompt_from_context(const json& result, const BrushTarget& target)
         const double y = finite_field(value, "y", who) * h / 100.0;
 
         if (is_point) {
+            if (out.prompt.points.size() == kMaxPromptPoints)
+                throw RequestError(422, "more than " + std::to_string(kMaxPromptPoints) +
+                                            " keypoints in one prompt (context.result has " +
+                                            std::to_string(result.size()) + " regions)");
             int positive = 0;
             auto pos_it = region.find("is_positive");
             if (pos_it != region.end() && !pos_it->is_null()) {
                 if (!pos_it->is_boolean())
-                    throw RequestError(400, who + ": is_positive must be true or false, got " + pos_it->dump());
+                    throw RequestError(400, who + ": is_positive must be true or false, got " + quote(*pos_it));
                 positive = pos_it->get<bool>() ? 1 : 0;
             }
             out.prompt.points.push_back({float(x), float(y), positive});

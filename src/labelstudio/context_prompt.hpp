@@ -16,6 +16,8 @@
 // - Points and boxes outside the image pass through unchanged (SAM's prompt encoder accepts
 //   them; the Python example does the same).
 // - All usable regions must carry the same positive integer original_width/height.
+// - At most kMaxPromptPoints keypoints (422 beyond): Label Studio sends a few dozen at most,
+//   and the decoder's cost grows with every point.
 // Errors: RequestError 400 for a malformed region (message names the region id and field),
 // 422 when no usable region is left or no label can be chosen.
 #pragma once
@@ -28,6 +30,8 @@
 #include "models/segmenter.hpp"
 
 namespace sam::ls {
+
+constexpr size_t kMaxPromptPoints = 64;
 
 struct ContextPrompt {
     sam::Prompt prompt;  // points, box, multimask; coordinates in original-image pixels

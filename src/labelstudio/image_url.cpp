@@ -67,6 +67,20 @@ void reject_bad_chars(const std::string& url) {
             throw RequestError(400, "image URL '" + url + "' contains a space or control character");
 }
 
+// A URL that goes to Label Studio with the token may not walk to another of its paths: libcurl
+// removes "/../" before sending and Django decodes "%2e%2e", so both spellings are refused.
+void reject_dot_segments(const std::string& url) {
+    const std::string decoded = percent_decode(url, url);
+    size_t start = 0;
+    while (start <= decoded.size()) {
+        size_t end = decoded.find_first_of("/\\?&=#", start);
+        if (end == std::string::npos) end = decoded.size();
+        if (decoded.compare(start, end - start, "..") == 0)
+            throw RequestError(400, "image URL '" + url + "': '..' segments are not allowed in Label Studio file URLs");
+        start = end + 1;
+    }
+}
+
 std::string require_label_studio(const UrlContext& ctx, const std::string& url) {
     std::string base = ctx.label_studio_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -198,13 +212,17 @@ ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx) {
             if (!ctx.document_root.empty())
                 return {ImageSource::Kind::LocalFile,
                         local_file_path(ctx.document_root, percent_decode(value, url), url), false};
+            reject_dot_segments(url);
             return {ImageSource::Kind::LabelStudio, require_label_studio(ctx, url) + url, true};
         }
-        if (path.starts_with("/data/upload/") && path.size() > 13)
+        if (path.starts_with("/data/upload/") && path.size() > 13) {
+            reject_dot_segments(url);
             return {ImageSource::Kind::LabelStudio, require_label_studio(ctx, url) + url, true};
+        }
         if (path == "/storage-data/uploaded/" || path == "/storage-data/uploaded") {
             if (!query_param(query, "filepath", value) || value.empty())
                 throw RequestError(400, "image URL '" + url + "': storage URL without a filepath= parameter");
+            reject_dot_segments(url);
             return {ImageSource::Kind::LabelStudio, require_label_studio(ctx, url) + url, true};
         }
         throw RequestError(400, "image URL '" + url +

@@ -27,7 +27,8 @@ struct UrlContext {
 //   <label_studio_url>/tasks/<task_id>/presign/?fileuri=<base64url of the URI, '=' padded>,
 //   the encoding Label Studio's presign view decodes.
 // - http(s)://...: Url; the token is sent only when scheme, host and port equal label_studio_url's.
-// LabelStudio and Presign always send the token.
+// LabelStudio and Presign always send the token; LabelStudio URLs with a ".." segment (also
+// percent-encoded) are refused (400), so the token cannot reach another Label Studio path.
 // Throws RequestError: 400 for a malformed or unsupported URL, 403 for a path escaping the
 // document root, 400 when Label Studio is needed but label_studio_url is empty (the message
 // says to set LABEL_STUDIO_URL) or a presign has no task id.

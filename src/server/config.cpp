@@ -32,9 +32,17 @@ const std::vector<EnvDoc>& env_docs() {
         {"MAX_IMAGE_MB", "larger image files and downloads are refused, in MiB (default 50)"},
         {"DOWNLOAD_TIMEOUT", "seconds for a whole image download (default 30)"},
         {"CONNECT_TIMEOUT", "seconds to connect for an image download (default 5)"},
-        {"THREADS", "HTTP worker threads (default 8)"},
+        {"THREADS", "request worker threads: JSON, clicks on cached images, /setup (default 8)"},
+        {"IMAGE_WORKERS", "threads that download, decode and encode new images (default 4)"},
+        {"IMAGE_QUEUE", "predictions waiting for an image worker; more get 503 (default 64)"},
         {"MAX_BODY_MB", "larger request bodies get 413, in MiB (default 16)"},
         {"PREFETCH_QUEUE", "images waiting for a background embedding; more are dropped (default 4)"},
+        {"HEADER_TIMEOUT", "seconds a client has for a request's line and headers, in total (default 5)"},
+        {"BODY_TIMEOUT", "seconds a client has for a request's body, in total (default 30)"},
+        {"IDLE_TIMEOUT", "seconds a kept-alive connection may wait for its next request (default 30)"},
+        {"MAX_CONNECTIONS", "open connections in all (default 1024)"},
+        {"MAX_CONNECTIONS_PER_IP", "open connections from one client address (default 512)"},
+        {"ALLOWED_IMAGE_HOSTS", "comma-separated host names and CIDRs images may come from (default: any)"},
     };
     return docs;
 }
@@ -120,8 +128,16 @@ ServerConfig config_from_env() {
     if (const char* v = env("DOWNLOAD_TIMEOUT")) c.download_timeout = to_double("DOWNLOAD_TIMEOUT", v);
     if (const char* v = env("CONNECT_TIMEOUT")) c.connect_timeout = to_double("CONNECT_TIMEOUT", v);
     set_int(c.threads, "THREADS", 1);
+    set_int(c.image_workers, "IMAGE_WORKERS", 1);
+    set_int(c.image_queue, "IMAGE_QUEUE", 0);
     set_int(c.max_body_mb, "MAX_BODY_MB", 1);
     set_int(c.prefetch_queue, "PREFETCH_QUEUE", 0);
+    if (const char* v = env("HEADER_TIMEOUT")) c.header_timeout = to_double("HEADER_TIMEOUT", v);
+    if (const char* v = env("BODY_TIMEOUT")) c.body_timeout = to_double("BODY_TIMEOUT", v);
+    if (const char* v = env("IDLE_TIMEOUT")) c.idle_timeout = to_double("IDLE_TIMEOUT", v);
+    set_int(c.max_connections, "MAX_CONNECTIONS", 1);
+    set_int(c.max_connections_per_ip, "MAX_CONNECTIONS_PER_IP", 1);
+    set_str(c.allowed_image_hosts, "ALLOWED_IMAGE_HOSTS");
     return c;
 }
 

@@ -31,9 +31,17 @@ struct ServerConfig {
     int64_t max_image_mb = 50;        // download / file size limit
     double download_timeout = 30;     // seconds, whole transfer
     double connect_timeout = 5;       // seconds
-    int threads = 8;                  // HTTP worker threads
+    int threads = 8;                  // request workers (JSON, cached clicks, /setup)
+    int image_workers = 4;            // downloads, decodes and encoder passes of new images
+    int image_queue = 64;             // /predict requests waiting for them; more get 503
     int64_t max_body_mb = 16;         // larger request bodies get 413
     int prefetch_queue = 4;           // background embeddings waiting; more are dropped
+    double header_timeout = 5;        // seconds for a request's line and headers, in total
+    double body_timeout = 30;         // seconds for a request's body, in total
+    double idle_timeout = 30;         // seconds a kept-alive connection may wait for its next request
+    int max_connections = 1024;       // open connections in all
+    int max_connections_per_ip = 512; // from one client address
+    std::string allowed_image_hosts;  // ALLOWED_IMAGE_HOSTS: host names and CIDRs; empty: any
 };
 
 // One documented environment variable (for --help).

@@ -1,15 +1,12 @@
 #include "server/http_server.hpp"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
-
-#include <sys/socket.h>
 
 #include <chrono>
 
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
-#include "labelstudio/label_config.hpp"
+#include "labelstudio/request_json.hpp"
 
 namespace sam::server {
 
@@ -33,27 +30,9 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
     return diff == 0;
 }
 
-void send_json(httplib::Response& res, int status, const json& body) {
-    res.status = status;
-    res.set_content(body.dump(), "application/json");
-}
-
-json parse_body(const httplib::Request& req) {
-    if (req.body.empty()) throw RequestError(400, "empty request body: expected JSON");
-    try {
-        return json::parse(req.body);
-    } catch (const json::parse_error& e) {
-        throw RequestError(400, std::string("malformed JSON: ") + e.what());
-    }
-}
-
-// An optional string field: absent or null gives "", another type is a 400.
-std::string optional_string(const json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || it->is_null()) return "";
-    if (!it->is_string()) throw RequestError(400, std::string("'") + key + "' must be a string, got " + it->type_name());
-    return it->get<std::string>();
-}
+bool is_get(const std::string& method) { return method == "GET" || method == "HEAD"; }
+bool get_route(const std::string& path) { return path == "/health" || path == "/" || path == "/metrics" || path == "/versions"; }
+bool post_route(const std::string& path) { return path == "/setup" || path == "/predict" || path == "/webhook"; }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -61,19 +40,41 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+struct HttpServer::Call {
+    std::string route;  // a known route, or "other": a bounded set of metrics labels
+    std::string method, path;
+    std::chrono::steady_clock::time_point arrived;
+    Responder responder;
+};
+
 HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segmenter> model)
     : config_(config),
       model_(std::move(model)),
-      http_(std::make_unique<httplib::Server>()),
       cache_(static_cast<size_t>(config.cache_size), static_cast<size_t>(config.cache_max_mb) << 20),
       fetcher_(ls::UrlContext{config.document_root, config.label_studio_url, 0}, config.label_studio_api_key,
                FetchOptions{config.connect_timeout, config.download_timeout, config.max_image_mb << 20,
-                            config.verify_ssl, 5}),
+                            config.verify_ssl, 5, HostAllowlist(config.allowed_image_hosts)}),
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
     predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
                                                 DecodeLimits{config.max_image_pixels}, config.model_version);
-    routes();
+    routes_ = std::make_unique<Routes>(config_, *model_, fetcher_, *predict_);
+    // Every waiting request holds a connection: the connection limit bounds this queue.
+    requests_ = std::make_unique<WorkerPool>("request", config_.threads, static_cast<size_t>(config_.max_connections));
+    images_ = std::make_unique<WorkerPool>("image", config_.image_workers, static_cast<size_t>(config_.image_queue));
+    TransportOptions options;
+    options.host = config_.host;
+    options.port = config_.port;
+    options.max_body_bytes = config_.max_body_mb << 20;
+    options.max_bodies_bytes = options.max_body_bytes * 4;
+    options.header_timeout = config_.header_timeout;
+    options.body_timeout = config_.body_timeout;
+    options.idle_timeout = config_.idle_timeout;
+    options.max_connections = config_.max_connections;
+    options.max_connections_per_ip = config_.max_connections_per_ip;
+    transport_ = std::make_unique<HttpTransport>(
+        options, [this](const HttpRequest& head) { return check_head(head); },
+        [this](HttpRequest&& request, Responder responder) { dispatch(std::move(request), std::move(responder)); });
 }
 
 HttpServer::~HttpServer() {
@@ -81,152 +82,139 @@ HttpServer::~HttpServer() {
     prefetcher_.reset();  // its worker uses the handler, the cache and the model: stop it first
 }
 
-bool HttpServer::authorized(const httplib::Request& req) const {
+bool HttpServer::authorized(const std::string& authorization) const {
     if (config_.basic_auth_user.empty() && config_.basic_auth_pass.empty()) return true;
     std::string expected = "Basic " + base64(config_.basic_auth_user + ":" + config_.basic_auth_pass);
-    return constant_time_equal(req.get_header_value("Authorization"), expected);
+    return constant_time_equal(authorization, expected);
 }
 
-void HttpServer::routes() {
-    using Fn = std::function<void(const httplib::Request&, httplib::Response&, std::string& note)>;
-    // Auth, errors as JSON, one log line and one metrics sample around every route.
-    auto wrap = [this](std::string route, Fn fn) {
-        return [this, route, fn](const httplib::Request& req, httplib::Response& res) {
-            auto t0 = std::chrono::steady_clock::now();
-            std::string note, error;
-            if (!authorized(req)) {
-                error = "authentication required (HTTP basic auth)";
-                res.set_header("WWW-Authenticate", "Basic realm=\"sam-ml-backend\"");
-                send_json(res, 401, {{"error", error}});
-            } else {
-                try {
-                    fn(req, res, note);
-                } catch (const RequestError& e) {
-                    error = e.what();
-                    send_json(res, e.status(), {{"error", error}});
-                } catch (const std::exception& e) {
-                    error = std::string("internal error: ") + e.what();
-                    send_json(res, 500, {{"error", error}});
-                }
-            }
-            double dt = seconds_since(t0);
-            metrics_.observe(route, res.status, dt);
-            auto level = res.status >= 500 ? spdlog::level::err
-                         : res.status >= 400 ? spdlog::level::warn
-                                             : spdlog::level::info;
-            spdlog::log(level, "{} {} {} {:.1f} ms{}{}", req.method, route, res.status, dt * 1000, note,
-                        error.empty() ? "" : " error: " + error);
+std::optional<HttpResponse> HttpServer::check_head(const HttpRequest& head) {
+    const bool known = get_route(head.path) || post_route(head.path);
+    Call call{known ? head.path : "other", head.method, head.path, head.arrived, {}};
+    std::string error;
+    HttpResponse r;
+    if (!authorized(head.authorization)) {
+        error = "authentication required (HTTP basic auth)";
+        r = error_response(401, error);
+        r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"sam-ml-backend\"");
+    } else if (is_get(head.method) ? get_route(head.path) : head.method == "POST" && post_route(head.path)) {
+        return std::nullopt;
+    } else if (known) {
+        error = "method " + ls::printable(head.method, 16) + " is not allowed on " + head.path;
+        r = error_response(405, error);
+        r.headers.emplace_back("Allow", get_route(head.path) ? "GET, HEAD" : "POST");
+    } else {
+        error = "no such route: " + ls::printable(head.method, 16) + " " + ls::printable(head.path, 200);
+        r = error_response(404, error);
+    }
+    finish(call, r, "", error);
+    return r;
+}
+
+void HttpServer::dispatch(HttpRequest&& request, Responder responder) {
+    Call call{request.path, request.method, request.path, request.arrived, std::move(responder)};
+    if (is_get(request.method)) {  // cheap and never blocking: answered on the event thread
+        run(call, [&](std::string&) -> std::optional<HttpResponse> {
+            if (request.path == "/versions") return routes_->versions();
+            if (request.path != "/metrics") return routes_->health();
+            HttpResponse r;
+            r.content_type = "text/plain; version=0.0.4";
+            r.body = metrics_text();
+            return r;
+        });
+        return;
+    }
+    const bool queued = requests_->submit([this, call, body = std::move(request.body)] {
+        if (call.route == "/predict") return predict(call, body);
+        run(call, [&](std::string& note) -> std::optional<HttpResponse> {
+            return call.route == "/setup" ? routes_->setup(body) : routes_->webhook(body, note);
+        });
+    });
+    if (!queued) {
+        const std::string error = "server busy: every request worker is taken and the queue is full";
+        finish(call, error_response(503, error), "", error);
+    }
+}
+
+// On a request worker. A click on a cached image is answered here; one that needs a download
+// or an encoder pass continues on the image pool, so those never hold the request workers.
+void HttpServer::predict(const Call& call, const std::string& body) {
+    run(call, [&](std::string& note) -> std::optional<HttpResponse> {
+        json request = ls::parse_request_json(body);
+        if (predict_->ready(request)) return routes_->predict(request, note);
+        auto job = [this, call, request = std::move(request)] {
+            run(call, [&](std::string& n) -> std::optional<HttpResponse> { return routes_->predict(request, n); });
         };
-    };
+        if (!images_->submit(std::move(job)))
+            throw RequestError(503, "server busy: " + std::to_string(images_->threads()) + " images are being fetched " +
+                                        "or encoded and " + std::to_string(images_->capacity()) +
+                                        " wait (IMAGE_WORKERS, IMAGE_QUEUE); try again shortly");
+        return std::nullopt;  // the image pool answers
+    });
+}
 
-    auto health = [this](const httplib::Request&, httplib::Response& res, std::string&) {
-        send_json(res, 200, {{"status", "UP"}, {"model_class", "SamMLBackend"}, {"model_dir", config_.model_dir},
-                             {"model", model_->description()}, {"model_version", config_.model_version}});
-    };
-    http_->Get("/health", wrap("/health", health));
-    http_->Get("/", wrap("/", health));
+template <typename Fn>
+void HttpServer::run(const Call& call, Fn&& fn) {
+    std::string note, error;
+    std::optional<HttpResponse> r;
+    try {
+        r = fn(note);
+        if (!r) return;
+    } catch (const RequestError& e) {
+        error = e.what();
+        r = error_response(e.status(), error);
+    } catch (const std::exception& e) {
+        error = std::string("internal error: ") + e.what();
+        r = error_response(500, error);
+    }
+    finish(call, std::move(*r), note, error);
+}
 
-    http_->Post("/setup", wrap("/setup", [this](const httplib::Request& req, httplib::Response& res, std::string&) {
-        json body = parse_body(req);
-        if (!body.is_object()) throw RequestError(400, "request body must be a JSON object");
-        std::string hostname = optional_string(body, "hostname"), token = optional_string(body, "access_token");
-        if (!hostname.empty() && !token.empty()) fetcher_.adopt_label_studio(hostname, token);
-        std::string schema = optional_string(body, "schema");
-        if (!schema.empty()) ls::parse_label_config(schema);  // tells the user now if the template cannot work
-        send_json(res, 200, {{"model_version", config_.model_version}});
-    }));
-
-    http_->Post("/predict", wrap("/predict", [this](const httplib::Request& req, httplib::Response& res, std::string& note) {
-        PredictOutcome out = predict_->handle(parse_body(req));
-        if (out.cache_hits || out.cache_misses)
-            note = out.cache_misses ? " cache=miss" : " cache=hit";
-        if (out.prefetched) note += " prefetch=" + std::to_string(out.prefetched);
-        send_json(res, 200, out.body);
-    }));
-
-    http_->Post("/webhook", wrap("/webhook", [](const httplib::Request& req, httplib::Response& res, std::string& note) {
-        json body = parse_body(req);
-        if (!body.is_object()) throw RequestError(400, "request body must be a JSON object");
-        std::string action = optional_string(body, "action");
-        if (action.empty()) throw RequestError(400, "webhook has no 'action'");
-        note = " action=" + action;
-        send_json(res, 200, {{"status", "ignored: Segment Anything does not train"}, {"action", action}});
-    }));
-
-    http_->Get("/metrics", wrap("/metrics", [this](const httplib::Request&, httplib::Response& res, std::string&) {
-        res.status = 200;
-        res.set_content(metrics_text(), "text/plain; version=0.0.4");
-    }));
-
-    http_->Get("/versions", wrap("/versions", [this](const httplib::Request&, httplib::Response& res, std::string&) {
-        send_json(res, 200, {{"versions", json::array({config_.model_version})}, {"model_class", "SamMLBackend"},
-                             {"model", model_->description()}});
-    }));
-
-    // Unknown routes and bodies over the limit (httplib answers those before any route).
-    http_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                         httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a route's own error
-        std::string error = res.status == 413 ? "request body larger than " + std::to_string(config_.max_body_mb) +
-                                                    " MiB (MAX_BODY_MB)"
-                            : res.status == 404 ? "no such route: " + req.method + " " + req.path
-                                                : "HTTP " + std::to_string(res.status);
-        send_json(res, res.status, {{"error", error}});
-        metrics_.observe("other", res.status, 0);
-        spdlog::warn("{} {} {} error: {}", req.method, req.path, res.status, error);
-        return httplib::Server::HandlerResponse::Handled;
-    }));
-
-    int threads = config_.threads;
-    http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds
-    // the body back until the client's delayed ACK (tens of ms on every keep-alive click).
-    http_->set_tcp_nodelay(true);
-    http_->set_payload_max_length(static_cast<size_t>(config_.max_body_mb) << 20);
-    http_->set_read_timeout(30);
-    http_->set_write_timeout(30);
+void HttpServer::finish(const Call& call, HttpResponse response, const std::string& note, const std::string& error) {
+    const double dt = seconds_since(call.arrived);
+    const int status = response.status;
+    call.responder.send(std::move(response));
+    metrics_.observe(call.route, status, dt);
+    auto level = status >= 500 ? spdlog::level::err : status >= 400 ? spdlog::level::warn : spdlog::level::info;
+    spdlog::log(level, "{} {} {} {:.1f} ms{}{}", ls::printable(call.method, 16), ls::printable(call.path, 200), status,
+                dt * 1000, note, error.empty() ? "" : " error: " + ls::printable(error, 1000));
 }
 
 std::string HttpServer::metrics_text() const {
-    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()});
+    const PoolStats images = images_->stats();
+    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()}) +
+           Metrics::render_load(transport_->stats(), requests_->stats(), images);
 }
 
 int HttpServer::bind() {
-    if (port_ >= 0) return port_;
-    int listen_fd = -1;
-    http_->set_socket_options([&listen_fd](socket_t fd) {
-        int yes = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-        listen_fd = fd;
-    });
-    if (config_.port == 0) {
-        port_ = http_->bind_to_any_port(config_.host);
-    } else {
-        port_ = http_->bind_to_port(config_.host, config_.port) ? config_.port : -1;
-    }
-    if (port_ < 0)
-        throw std::runtime_error("cannot listen on " + config_.host + ":" + std::to_string(config_.port) +
-                                 " (address in use or not available)");
-    // cpp-httplib 0.11 listens with a backlog of 5: a burst of clicks from many annotators would
-    // see resets. listen() again on the bound socket raises it.
-    if (listen_fd >= 0) ::listen(listen_fd, 512);
+    if (port_ < 0) port_ = transport_->bind();
     return port_;
 }
 
 void HttpServer::serve() {
-    bind();
-    http_->listen_after_bind();
+    start();
+    std::unique_lock lock(state_mutex_);
+    stopped_.wait(lock, [&] { return !running_; });
 }
 
 void HttpServer::start() {
     bind();
-    // Bound already: connections wait in the backlog until the loop starts accepting.
-    thread_ = std::thread([this] { http_->listen_after_bind(); });
+    transport_->start();
+    std::lock_guard lock(state_mutex_);
+    running_ = true;
 }
 
 void HttpServer::stop() {
-    http_->stop();
-    if (thread_.joinable()) thread_.join();
+    transport_->stop_accepting();
+    fetcher_.cancel_transfers();  // downloads end now instead of at DOWNLOAD_TIMEOUT
+    requests_->shutdown();        // running requests answer; waiting ones get 503
+    images_->shutdown();
+    transport_->stop();
+    {
+        std::lock_guard lock(state_mutex_);
+        running_ = false;
+    }
+    stopped_.notify_all();
 }
 
 }  // namespace sam::server

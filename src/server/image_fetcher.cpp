@@ -1,6 +1,7 @@
 #include "server/image_fetcher.hpp"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,41 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     }
     body->bytes.insert(body->bytes.end(), data, data + len);
     return len;
+}
+
+// The allowlist check at the moment curl opens a socket: the host of the URL being fetched
+// now (after any redirect) and the address it resolved to.
+struct SocketGuard {
+    CURL* curl = nullptr;
+    const HostAllowlist* allowed = nullptr;
+    std::string refused_host;  // set when a connection was refused
+};
+
+curl_socket_t open_socket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+    auto* guard = static_cast<SocketGuard*>(user);
+    if (purpose == CURLSOCKTYPE_IPCXN && !guard->allowed->allows_any()) {
+        char* url = nullptr;
+        std::string host;
+        curl_easy_getinfo(guard->curl, CURLINFO_EFFECTIVE_URL, &url);
+        if (CURLU* u = curl_url()) {
+            char* part = nullptr;
+            if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                curl_url_get(u, CURLUPART_HOST, &part, 0) == CURLUE_OK)
+                host = part;
+            curl_free(part);
+            curl_url_cleanup(u);
+        }
+        if (!guard->allowed->allows(host, &address->addr)) {
+            guard->refused_host = host;
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+    return cancel && *cancel ? 1 : 0;  // non-zero aborts the transfer
 }
 
 struct CurlHandle {
@@ -66,12 +102,24 @@ std::vector<uint8_t> http_get(const std::string& url, const std::string& authori
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "sam-ml-backend/" SAM_VERSION);
+    SocketGuard guard{c, &o.allowed_hosts, {}};
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
+    if (o.cancel) {
+        if (*o.cancel) throw RequestError(503, "the server is shutting down");
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, o.cancel);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     if (!authorization.empty()) {
         // curl drops this header when a redirect leaves the host (CURLOPT_UNRESTRICTED_AUTH off).
         h.headers = curl_slist_append(h.headers, ("Authorization: " + authorization).c_str());
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h.headers);
     }
     CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK && !guard.refused_host.empty())
+        throw RequestError(403, "image host '" + guard.refused_host + "' is not in ALLOWED_IMAGE_HOSTS: " + url);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) throw RequestError(503, "the server is shutting down");
     if (body.too_large || rc == CURLE_FILESIZE_EXCEEDED)
         throw RequestError(413, "image larger than " + mb(o.max_bytes) + " (MAX_IMAGE_MB): " + url);
     if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -103,7 +151,9 @@ std::vector<uint8_t> read_local_file(const std::string& path, int64_t max_bytes)
 }
 
 ImageFetcher::ImageFetcher(const ls::UrlContext& context, const std::string& token, const FetchOptions& options)
-    : context_(context), token_(token), options_(options) {}
+    : context_(context), token_(token), options_(options) {
+    options_.cancel = &cancelled_;
+}
 
 void ImageFetcher::adopt_label_studio(const std::string& hostname, const std::string& token) {
     std::lock_guard lock(mutex_);

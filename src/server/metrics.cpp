@@ -66,4 +66,22 @@ std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefet
     return out;
 }
 
+std::string Metrics::render_load(const TransportStats& t, const PoolStats& requests, const PoolStats& images) {
+    std::string out;
+    counter(out, "sam_http_connections", "open HTTP connections", t.connections, "gauge");
+    counter(out, "sam_http_header_timeouts_total", "connections closed: request head not complete in HEADER_TIMEOUT",
+            t.header_timeouts);
+    counter(out, "sam_http_body_timeouts_total", "connections closed: body not complete in BODY_TIMEOUT",
+            t.body_timeouts);
+    counter(out, "sam_http_idle_timeouts_total", "kept-alive connections closed after IDLE_TIMEOUT", t.idle_timeouts);
+    counter(out, "sam_http_bodies_too_large_total", "request bodies over MAX_BODY_MB", t.bodies_too_large);
+    counter(out, "sam_http_bodies_refused_total", "request bodies refused: bodies in memory at their limit",
+            t.bodies_refused);
+    counter(out, "sam_request_queue", "requests waiting for a request worker", requests.queued, "gauge");
+    counter(out, "sam_image_queue", "predictions waiting for an image worker", images.queued, "gauge");
+    counter(out, "sam_image_workers_busy", "image workers fetching or encoding", images.running, "gauge");
+    counter(out, "sam_image_queue_rejected_total", "predictions refused with 503: image queue full", images.rejected);
+    return out;
+}
+
 }  // namespace sam::server

@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "server/embedding_cache.hpp"
+#include "server/http_transport.hpp"
+#include "server/worker_pool.hpp"
 
 namespace sam::server {
 
@@ -24,6 +26,8 @@ public:
 
     void observe(const std::string& route, int status, double seconds);
     std::string render(const CacheStats& cache, const PrefetchStats& prefetch) const;
+    // Connections, what the timeouts closed, and the worker pools' queues.
+    static std::string render_load(const TransportStats& transport, const PoolStats& requests, const PoolStats& images);
 
 private:
     struct Histogram {

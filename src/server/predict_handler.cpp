@@ -9,6 +9,7 @@
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
+#include "labelstudio/request_json.hpp"
 #include "tensor/allocator.hpp"
 
 namespace sam::server {
@@ -38,6 +39,16 @@ const json& tasks_of(const json& request) {
     return *it;
 }
 
+// Tasks to predict: Label Studio sends one per click.
+const json& tasks_to_predict(const json& request) {
+    const json& tasks = tasks_of(request);
+    if (tasks.size() > PredictHandler::kMaxTasks)
+        throw RequestError(400, "a prediction request with context takes at most " +
+                                    std::to_string(PredictHandler::kMaxTasks) + " tasks, got " +
+                                    std::to_string(tasks.size()) + " (Label Studio sends one per click)");
+    return tasks;
+}
+
 std::string label_config_of(const json& request) {
     auto it = request.find("label_config");
     if (it == request.end() || it->is_null()) throw RequestError(400, "request has no 'label_config'");
@@ -48,7 +59,7 @@ std::string label_config_of(const json& request) {
 int64_t task_id_of(const json& task) {
     auto it = task.find("id");
     if (it == task.end() || it->is_null()) return 0;
-    if (!it->is_number_integer()) throw RequestError(400, "task 'id' must be an integer, got " + it->dump());
+    if (!it->is_number_integer()) throw RequestError(400, "task 'id' must be an integer, got " + ls::quote(*it));
     return it->get<int64_t>();
 }
 
@@ -56,11 +67,16 @@ std::string image_url_of(const json& task, const ls::BrushTarget& target) {
     std::string who = "task " + std::to_string(task_id_of(task));
     auto data = task.find("data");
     if (data == task.end() || !data->is_object()) throw RequestError(400, who + " has no 'data' object");
+    const std::string key = ls::printable(target.data_key, 60);
     auto url = data->find(target.data_key);
-    if (url == data->end())
-        throw RequestError(400, who + ": data has no '" + target.data_key + "' (the Image tag's value)");
+    if (url == data->end()) throw RequestError(400, who + ": data has no '" + key + "' (the Image tag's value)");
     if (!url->is_string() || url->get_ref<const std::string&>().empty())
-        throw RequestError(400, who + ": data." + target.data_key + " must be a non-empty string, got " + url->dump());
+        throw RequestError(400, who + ": data." + key + " must be a non-empty string, got " + ls::quote(*url));
+    // Error messages about an image quote its URL: keep it to what a URL can be.
+    constexpr size_t kMaxUrlBytes = 16384;
+    if (const size_t n = url->get_ref<const std::string&>().size(); n > kMaxUrlBytes)
+        throw RequestError(400, who + ": data." + key + " is " + std::to_string(n) + " bytes long; image URLs are at most " +
+                                    std::to_string(kMaxUrlBytes));
     return url->get<std::string>();
 }
 
@@ -71,8 +87,8 @@ void check_prompt(ls::ContextPrompt& cp, const ImageEmbedding& e, const ls::Brus
         std::find(target.labels.begin(), target.labels.end(), cp.label) == target.labels.end()) {
         std::string known;
         for (const auto& l : target.labels) known += (known.empty() ? "" : ", ") + l;
-        throw RequestError(422, "label '" + cp.label + "' is not a label of BrushLabels '" + target.from_name +
-                                    "' (" + known + ")");
+        throw RequestError(422, "label '" + ls::printable(cp.label, 60) + "' is not a label of BrushLabels '" +
+                                    ls::printable(target.from_name, 60) + "' (" + ls::printable(known, 200) + ")");
     }
     if (cp.original_width != e.orig_w || cp.original_height != e.orig_h) {
         spdlog::warn("context says {}x{}, image is {}x{}: rescaling the prompt", cp.original_width,
@@ -128,6 +144,18 @@ CacheLookup PredictHandler::embedding_for(const std::string& url, int64_t task_i
     return lookup(source, fetcher_.identity(source));
 }
 
+bool PredictHandler::ready(const json& request) {
+    const json& tasks = tasks_of(request);
+    if (!ls::find_context_result(request)) return true;
+    tasks_to_predict(request);
+    auto target = configs_.get(label_config_of(request));
+    for (const json& task : tasks) {
+        ls::ImageSource source = fetcher_.resolve(image_url_of(task, *target), task_id_of(task));
+        if (!cache_.cached(fetcher_.identity(source))) return false;
+    }
+    return true;
+}
+
 PredictOutcome PredictHandler::handle(const json& request) {
     PredictOutcome outcome;
     const json& tasks = tasks_of(request);
@@ -138,13 +166,15 @@ PredictOutcome PredictHandler::handle(const json& request) {
         if (!tasks.empty() && request.contains("label_config") && request["label_config"].is_string()) {
             try {
                 auto target = configs_.get(request["label_config"].get<std::string>());
-                for (const json& task : tasks) prefetch_task(task, *target, outcome);
+                for (size_t i = 0; i < std::min(tasks.size(), kMaxPrefetchTasks); ++i)
+                    prefetch_task(tasks[i], *target, outcome);
             } catch (const std::exception& e) {
-                spdlog::debug("no prefetch: {}", e.what());
+                spdlog::debug("no prefetch: {}", ls::printable(e.what(), 1000));
             }
         }
         return outcome;
     }
+    tasks_to_predict(request);
     auto target = configs_.get(label_config_of(request));
     json results = json::array();
     for (const json& task : tasks) results.push_back(predict_task(task, *target, *result, outcome));

@@ -29,8 +29,18 @@ public:
     PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
                    Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version);
 
+    // Label Studio sends one task per click; more are refused (400) so one request cannot
+    // hold a worker for many images. Without context only the first tasks are prefetched.
+    static constexpr size_t kMaxTasks = 16;
+    static constexpr size_t kMaxPrefetchTasks = 16;
+
     // Throws ls::RequestError (bad request, image, prompt) with the status to answer.
     PredictOutcome handle(const nlohmann::json& request);
+
+    // True when handle() needs no download and no encoder pass: no context (answered at once,
+    // prefetch in the background) or every task's image already in the cache. Throws
+    // ls::RequestError for a request handle() would refuse before touching an image.
+    bool ready(const nlohmann::json& request);
 
     // The embedding of the image a task URL names, from the cache or computed now.
     CacheLookup embedding_for(const std::string& url, int64_t task_id);

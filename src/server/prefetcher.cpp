@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "labelstudio/request_json.hpp"
+
 namespace sam::server {
 
 Prefetcher::Prefetcher(size_t capacity) : capacity_(capacity), thread_([this] { worker(); }) {}
@@ -55,7 +57,7 @@ void Prefetcher::worker() {
         try {
             job.run();
         } catch (const std::exception& e) {
-            spdlog::warn("prefetch {}: {}", job.key, e.what());
+            spdlog::warn("prefetch {}: {}", ls::printable(job.key), ls::printable(e.what(), 1000));
         }
     }
 }

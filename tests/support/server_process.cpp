@@ -42,7 +42,8 @@ ServerProcess::ServerProcess(const Env& env, const std::vector<std::string>& arg
         setenv("HOST", "127.0.0.1", 1);
         for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
         std::vector<char*> argv;
-        std::string binary = SAM_BINARY;
+        const char* other = std::getenv("SAM_BACKEND_BIN");
+        std::string binary = other && *other ? other : SAM_BINARY;
         argv.push_back(binary.data());
         std::vector<std::string> copy = args;
         for (auto& a : copy) argv.push_back(a.data());
@@ -86,6 +87,11 @@ int ServerProcess::wait_exit(double seconds) {
     }
 }
 
+int ServerProcess::terminate(double seconds) {
+    if (exit_status_ < 0) kill(pid_, SIGTERM);
+    return wait_exit(seconds);
+}
+
 bool ServerProcess::wait_ready(double seconds) {
     double end = now() + seconds;
     while (now() < end) {
@@ -101,7 +107,7 @@ bool ServerProcess::wait_ready(double seconds) {
         if (port_ > 0) {
             httplib::Client client("127.0.0.1", port_);
             auto res = client.Get("/health");
-            if (res && res->status == 200) return true;
+            if (res && (res->status == 200 || res->status == 401)) return true;  // 401: it answers, behind basic auth
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

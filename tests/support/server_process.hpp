@@ -1,6 +1,7 @@
 // The real sam-ml-backend binary as a child process of a test: started with extra environment
 // variables (PORT=0 unless given: the port is read from its "listening on" log line), stdout
 // and stderr captured to a file, killed (SIGTERM, then SIGKILL) when the object goes away.
+// SAM_BACKEND_BIN runs another build of the binary (e.g. an older one, to see a test fail).
 #pragma once
 
 #include <sys/types.h>
@@ -19,10 +20,14 @@ public:
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;
 
-    // Waits until it logs its port and /health answers 200; false if it exits or time runs out.
+    // Waits until it logs its port and /health answers (200, or 401 behind basic auth); false
+    // if it exits or time runs out.
     bool wait_ready(double seconds);
     // Waits for the process to exit by itself; its exit status, or -1 if it still runs.
     int wait_exit(double seconds);
+    // SIGTERM, then waits: the exit status, or -1 if it still runs after `seconds`.
+    int terminate(double seconds);
+    bool alive() { return wait_exit(0) < 0; }
 
     int port() const { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
