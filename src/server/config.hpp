@@ -34,6 +34,13 @@ struct ServerConfig {
     int threads = 8;                  // HTTP worker threads
     int64_t max_body_mb = 16;         // larger request bodies get 413
     int prefetch_queue = 4;           // background embeddings waiting; more are dropped
+
+    // Shared embedding store (server/embedding_store.hpp); empty: memory only.
+    std::string embedding_store;           // EMBEDDING_STORE: redis:// or rediss:// URL
+    int64_t embedding_ttl = 86400;         // seconds a stored embedding lives
+    int embedding_store_timeout_ms = 20;   // longest wait for Redis without progress
+    double embedding_store_wait = 30;      // seconds to wait for another replica's encoding
+    std::string embedding_store_tls_ca, embedding_store_tls_cert, embedding_store_tls_key;
 };
 
 // One documented environment variable (for --help).

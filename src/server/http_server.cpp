@@ -71,8 +71,10 @@ HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segment
                             config.verify_ssl, 5}),
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
+    store_ = open_embedding_store(config, model_->model_key());
     predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
-                                                DecodeLimits{config.max_image_pixels}, config.model_version);
+                                                DecodeLimits{config.max_image_pixels}, config.model_version,
+                                                store_.get());
     routes();
 }
 
@@ -140,6 +142,7 @@ void HttpServer::routes() {
         PredictOutcome out = predict_->handle(parse_body(req));
         if (out.cache_hits || out.cache_misses)
             note = out.cache_misses ? " cache=miss" : " cache=hit";
+        if (out.store_hits) note += " store=hit";
         if (out.prefetched) note += " prefetch=" + std::to_string(out.prefetched);
         send_json(res, 200, out.body);
     }));
@@ -188,7 +191,9 @@ void HttpServer::routes() {
 }
 
 std::string HttpServer::metrics_text() const {
-    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()});
+    const StoreStats store = store_ ? store_->stats() : StoreStats{};
+    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()},
+                           store_ ? &store : nullptr);
 }
 
 int HttpServer::bind() {

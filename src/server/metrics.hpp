@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "server/embedding_cache.hpp"
+#include "server/embedding_store.hpp"
 
 namespace sam::server {
 
@@ -23,7 +24,8 @@ public:
                                                         0.5,   1.0,  2.5,   5.0,  10.0};
 
     void observe(const std::string& route, int status, double seconds);
-    std::string render(const CacheStats& cache, const PrefetchStats& prefetch) const;
+    // store: the shared store's figures, or nullptr when there is none.
+    std::string render(const CacheStats& cache, const PrefetchStats& prefetch, const StoreStats* store = nullptr) const;
 
 private:
     struct Histogram {
