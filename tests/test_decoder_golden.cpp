@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -222,6 +224,35 @@ TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
     EXPECT_EQ(confident_flipped, 0);
     EXPECT_GT(confident, pixels / 2);
     EXPECT_LT(iou_max, 1e-3);
+}
+
+// Clicks of several annotators run at once: each must get exactly what it gets alone (oneDNN
+// primitives are shared between threads; their scratch memory must not be).
+TEST(DecoderConcurrency, PredictionsAtOnceEqualPredictionsAlone) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    const std::string dir = golden("cases/mobile_sam/photo/");
+    const nlohmann::json info = samtest::load_json(dir + "case.json");
+    const sam::ImageEmbedding embedding = embedding_for(dir, info);
+    const sam::SamDecoder& decoder = decoder_for("mobile_sam");
+    std::vector<sam::Prompt> prompts;
+    std::vector<sam::Prediction> alone;
+    for (const auto& c : info["cases"]) {
+        prompts.push_back(prompt_for(dir, info, c));
+        alone.push_back(decoder.predict(embedding, prompts.back()));
+    }
+    std::atomic<int> differing{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int k = 0; k < 3; ++k) {
+                const size_t i = static_cast<size_t>(t + k) % prompts.size();
+                const sam::Prediction p = decoder.predict(embedding, prompts[i]);
+                differing += p.lowres.shape != alone[i].lowres.shape ||
+                             std::memcmp(p.lowres.data, alone[i].lowres.data, p.lowres.numel() * sizeof(float)) != 0;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(differing, 0);
 }
 
 TEST(DecoderInputs, BadPromptsThrow) {
