@@ -78,7 +78,14 @@ void RedisClient::reconnect_loop() {
     auto backoff = options_.backoff_min;
     std::unique_lock lock(mutex_);
     for (;;) {
-        wake_.wait(lock, [&] { return stopping_ || !up_; });
+        // While up, a PING now and then: an idle replica notices an outage too (the gauge in
+        // /metrics tells the truth), and a dead pooled connection is found off the hot path.
+        if (!wake_.wait_for(lock, options_.ping_interval, [&] { return stopping_ || !up_; })) {
+            lock.unlock();
+            run({{"PING"}});
+            lock.lock();
+            continue;
+        }
         if (stopping_) return;
         wake_.wait_for(lock, backoff, [&] { return stopping_; });
         if (stopping_) return;

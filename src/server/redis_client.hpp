@@ -2,6 +2,7 @@
 // (server/redis_connection.hpp), and an up/down state. Any failure marks the store down (one
 // warning in the log per outage); while down, calls return at once without touching the
 // network, and a background thread reconnects with exponential backoff (one line when back).
+// While up, that thread PINGs now and then, so an idle process notices an outage too.
 #pragma once
 
 #include <atomic>
@@ -25,6 +26,7 @@ struct RedisClientOptions {
     std::chrono::milliseconds timeout{20};  // longest wait without progress
     size_t max_reply_bytes = size_t{256} << 20;
     std::chrono::milliseconds backoff_min{100}, backoff_max{5000};
+    std::chrono::milliseconds ping_interval{5000};  // while up
     size_t max_idle_connections = 16;
 };
 
