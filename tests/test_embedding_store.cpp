@@ -14,6 +14,7 @@
 #include "models/embedding_codec.hpp"
 #include "server/embedding_store.hpp"
 #include "support/redis_process.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -59,14 +60,7 @@ struct CountingEncoder {
     }
 };
 
-bool eventually(const std::function<bool()>& condition, double seconds = 20) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return condition();
-}
+using samtest::eventually;
 
 bool same_values(const sam::Tensor& a, const sam::Tensor& b) {
     return a.shape == b.shape && std::memcmp(a.data, b.data, a.numel() * sizeof(float)) == 0;

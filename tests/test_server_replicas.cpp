@@ -19,6 +19,7 @@
 #include "io/zip_archive.hpp"
 #include "support/golden.hpp"
 #include "support/redis_process.hpp"
+#include "support/wait.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
@@ -56,14 +57,7 @@ double metric(const std::string& text, const std::string& name) {
     return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
 }
 
-bool eventually(const std::function<bool()>& condition, double seconds = 30) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return condition();
-}
+using samtest::eventually;
 
 class Replica {
 public:

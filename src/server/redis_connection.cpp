@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -22,39 +23,6 @@ namespace sam::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percent_decode(std::string_view s, const std::string& url) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        const int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) throw std::invalid_argument("bad percent escape in the credentials of " + url);
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
-
-int parse_number(std::string_view s, int lo, int hi, const char* what, const std::string& url) {
-    int v = 0;
-    if (s.empty() || s.size() > 9) throw std::invalid_argument(std::string("bad ") + what + " in " + url);
-    for (char c : s) {
-        if (c < '0' || c > '9') throw std::invalid_argument(std::string("bad ") + what + " in " + url);
-        v = v * 10 + (c - '0');
-    }
-    if (v < lo || v > hi) throw std::invalid_argument(std::string(what) + " out of range in " + url);
-    return v;
-}
 
 std::string openssl_errors() {
     std::string out;
@@ -76,50 +44,42 @@ bool is_ip_literal(const std::string& host) {
 // ---- URL ----
 
 RedisEndpoint parse_redis_url(const std::string& url) {
-    // The URL may hold a password: messages name it only by its redacted form, once parsed.
-    const std::string shown = "the EMBEDDING_STORE URL";
+    // libcurl's URL parser: percent-decoding of the credentials, IPv6 hosts, port range. The URL
+    // may hold a password: messages never repeat it.
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+    if (!u) throw std::invalid_argument("out of memory parsing EMBEDDING_STORE");
+    if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+        throw std::invalid_argument("EMBEDDING_STORE is not a URL like redis://[user:password@]host:port[/db]");
+    auto part = [&](CURLUPart which, unsigned flags = 0) {
+        char* v = nullptr;
+        std::string out;
+        const CURLUcode rc = curl_url_get(u.get(), which, &v, flags);
+        if (rc == CURLUE_OK && v) out = v;
+        curl_free(v);
+        if (rc == CURLUE_URLDECODE) throw std::invalid_argument("bad percent escape in EMBEDDING_STORE");
+        return out;
+    };
     RedisEndpoint ep;
-    std::string_view rest = url;
-    if (rest.starts_with("redis://")) {
-        rest.remove_prefix(8);
-    } else if (rest.starts_with("rediss://")) {
-        ep.tls = true;
-        rest.remove_prefix(9);
-    } else {
+    const std::string scheme = part(CURLUPART_SCHEME);
+    if (scheme != "redis" && scheme != "rediss")
         throw std::invalid_argument("EMBEDDING_STORE must start with redis:// or rediss://");
-    }
-    if (rest.find_first_of("?#") != std::string_view::npos)
+    ep.tls = scheme == "rediss";
+    if (!part(CURLUPART_QUERY).empty() || !part(CURLUPART_FRAGMENT).empty())
         throw std::invalid_argument("EMBEDDING_STORE takes no query or fragment (TLS files: EMBEDDING_STORE_TLS_*)");
-    std::string_view path;
-    if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
-        path = rest.substr(slash + 1);
-        rest = rest.substr(0, slash);
+    ep.user = part(CURLUPART_USER, CURLU_URLDECODE);
+    ep.password = part(CURLUPART_PASSWORD, CURLU_URLDECODE);
+    ep.host = part(CURLUPART_HOST);
+    if (ep.host.size() > 2 && ep.host.front() == '[') ep.host = ep.host.substr(1, ep.host.size() - 2);
+    if (ep.host.empty()) throw std::invalid_argument("EMBEDDING_STORE has no host");
+    if (const std::string port = part(CURLUPART_PORT); !port.empty()) ep.port = std::stoi(port);
+    if (ep.port < 1) throw std::invalid_argument("EMBEDDING_STORE: port out of range");
+    const std::string path = part(CURLUPART_PATH);
+    if (path.size() > 1) {
+        const std::string db = path.substr(1);
+        if (db.size() > 7 || db.find_first_not_of("0123456789") != std::string::npos)
+            throw std::invalid_argument("EMBEDDING_STORE: the path must be a database number, got '/" + db + "'");
+        ep.db = std::stoi(db);
     }
-    if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-        std::string_view userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        size_t colon = userinfo.find(':');
-        ep.user = percent_decode(userinfo.substr(0, colon), shown);
-        if (colon != std::string_view::npos) ep.password = percent_decode(userinfo.substr(colon + 1), shown);
-    }
-    std::string_view port;
-    if (rest.starts_with("[")) {
-        size_t close = rest.find(']');
-        if (close == std::string_view::npos) throw std::invalid_argument("unclosed [ in the host of " + shown);
-        ep.host = std::string(rest.substr(1, close - 1));
-        rest.remove_prefix(close + 1);
-        if (!rest.empty()) {
-            if (rest[0] != ':') throw std::invalid_argument("bad host in " + shown);
-            port = rest.substr(1);
-        }
-    } else {
-        size_t colon = rest.find(':');
-        ep.host = std::string(rest.substr(0, colon));
-        if (colon != std::string_view::npos) port = rest.substr(colon + 1);
-    }
-    if (ep.host.empty()) throw std::invalid_argument(shown + " has no host");
-    if (!port.empty() || rest.ends_with(":")) ep.port = parse_number(port, 1, 65535, "port", shown);
-    if (!path.empty()) ep.db = parse_number(path, 0, 1 << 20, "database number", shown);
     return ep;
 }
 
