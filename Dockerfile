@@ -13,7 +13,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      libdnnl-dev libonnx-dev libprotobuf-dev \
+      libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev \
       libcpp-httplib-dev libcurl4-openssl-dev \
       nlohmann-json3-dev libpugixml-dev \
       libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
