@@ -221,3 +221,20 @@ TEST(EmbeddingStore, QueuedWritesAreFinishedAtShutdown) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(OpenEmbeddingStore, OnlyWithAUrlAndAModelIdentity) {
+    sam::server::ServerConfig config;
+    EXPECT_EQ(sam::server::open_embedding_store(config, "m:1"), nullptr);  // no EMBEDDING_STORE: memory only
+    samtest::RedisProcess redis;
+    config.embedding_store = redis.url();
+    EXPECT_EQ(sam::server::open_embedding_store(config, ""), nullptr);  // nothing to key by: off, with a warning
+    auto store = sam::server::open_embedding_store(config, "m:1");
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->stats().up);
+    config.embedding_store = "redis//127.0.0.1";
+    EXPECT_THROW(sam::server::open_embedding_store(config, "m:1"), std::invalid_argument);
+}
+
+}  // namespace
