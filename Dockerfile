@@ -13,11 +13,12 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      libdnnl-dev libonnx-dev libprotobuf-dev \
+      libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev \
       libmicrohttpd-dev libcurl4-openssl-dev \
       nlohmann-json3-dev libpugixml-dev \
       libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
       libspdlog-dev libcli11-dev \
+      libhiredis-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -34,6 +35,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libdnnl2 libonnx1 libprotobuf32 libspdlog1.10 libcurl4 \
       libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libmicrohttpd12 \
+      libhiredis0.14 libssl3 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 

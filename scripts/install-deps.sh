@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev libcli11-dev
   libopencv-imgproc-dev                        # contours and polygons
   libhiredis-dev redis-server                  # shared embedding store (and its tests)
+  libssl-dev openssl                           # TLS to Redis, SHA-256; certificates in the TLS tests
   libmicrohttpd-dev                            # HTTP server (the binary links only this one)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev                     # fuzzers and sanitizer builds

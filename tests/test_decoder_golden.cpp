@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +20,7 @@
 
 #include "io/checkpoint.hpp"
 #include "io/zip_archive.hpp"
+#include "models/embedding_codec.hpp"
 #include "models/mask_postprocess.hpp"
 #include "models/sam_decoder.hpp"
 #include "support/golden.hpp"
@@ -176,6 +179,81 @@ INSTANTIATE_TEST_SUITE_P(Golden, DecoderGolden,
                                          CaseParam{"sam_vit_mini", "photo"},
                                          CaseParam{"sam_vit_mini", "exif_rotated"}),
                          case_name);
+
+// The shared embedding store keeps float16 (models/embedding_codec.hpp). An embedding through
+// that value must give the float32 path's masks on every pixel whose float32 full-size logit is
+// at least 0.02 from 0 (the margin of MatchesReference), the same best mask for ambiguous
+// prompts, and IoUs within 1e-3. The counts of flipped pixels, confident or not, are printed.
+TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    const CaseParam& param = GetParam();
+    const std::string dir = golden("cases/" + param.model + "/" + param.image + "/");
+    const nlohmann::json info = samtest::load_json(dir + "case.json");
+    const sam::ImageEmbedding f32 = embedding_for(dir, info);
+    const std::string value = sam::encode_embedding(f32, "test", sam::EmbeddingPrecision::Float16);
+    const sam::ImageEmbedding f16 = sam::decode_embedding(value, "test");
+    const sam::SamDecoder& decoder = decoder_for(param.model);
+
+    int64_t pixels = 0, flipped = 0, confident = 0, confident_flipped = 0;
+    double lowres_max = 0, iou_max = 0;
+    for (const auto& c : info["cases"]) {
+        SCOPED_TRACE(c["name"].get<std::string>());
+        const sam::Prompt prompt = prompt_for(dir, info, c);
+        const sam::Prediction a = decoder.predict(f32, prompt), b = decoder.predict(f16, prompt);
+        ASSERT_EQ(a.lowres.shape, b.lowres.shape);
+        lowres_max = std::max(lowres_max, samtest::diff(a.lowres.data, b.lowres.data, a.lowres.numel()).max_abs);
+        for (size_t m = 0; m < a.iou.size(); ++m) iou_max = std::max(iou_max, double(std::fabs(a.iou[m] - b.iou[m])));
+        EXPECT_EQ(a.best(), b.best());
+        for (int m = 0; m < static_cast<int>(a.iou.size()); ++m) {
+            const std::vector<uint8_t> ma = sam::binary_mask(a, m), mb = sam::binary_mask(b, m);
+            const std::vector<double> logit =
+                full_logits(a.lowres.data + m * 256 * 256, a.input_h, a.input_w, a.orig_h, a.orig_w);
+            for (size_t i = 0; i < ma.size(); ++i) {
+                const bool differ = ma[i] != mb[i], sure = std::fabs(logit[i]) >= 0.02;
+                pixels++;
+                flipped += differ;
+                confident += sure;
+                confident_flipped += differ && sure;
+            }
+        }
+    }
+    std::printf("float16 %s/%s: %zu value bytes (float32 %zu); %lld of %lld mask pixels flipped, %lld of %lld "
+                "confident ones; low-res logits max|diff| %.3g, IoU max|diff| %.3g\n",
+                param.model.c_str(), param.image.c_str(), value.size(), f32.bytes(), (long long)flipped,
+                (long long)pixels, (long long)confident_flipped, (long long)confident, lowres_max, iou_max);
+    EXPECT_EQ(confident_flipped, 0);
+    EXPECT_GT(confident, pixels / 2);
+    EXPECT_LT(iou_max, 1e-3);
+}
+
+// Clicks of several annotators run at once: each must get exactly what it gets alone (oneDNN
+// primitives are shared between threads; their scratch memory must not be).
+TEST(DecoderConcurrency, PredictionsAtOnceEqualPredictionsAlone) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    const std::string dir = golden("cases/mobile_sam/photo/");
+    const nlohmann::json info = samtest::load_json(dir + "case.json");
+    const sam::ImageEmbedding embedding = embedding_for(dir, info);
+    const sam::SamDecoder& decoder = decoder_for("mobile_sam");
+    std::vector<sam::Prompt> prompts;
+    std::vector<sam::Prediction> alone;
+    for (const auto& c : info["cases"]) {
+        prompts.push_back(prompt_for(dir, info, c));
+        alone.push_back(decoder.predict(embedding, prompts.back()));
+    }
+    std::atomic<int> differing{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int k = 0; k < 3; ++k) {
+                const size_t i = static_cast<size_t>(t + k) % prompts.size();
+                const sam::Prediction p = decoder.predict(embedding, prompts[i]);
+                differing += p.lowres.shape != alone[i].lowres.shape ||
+                             std::memcmp(p.lowres.data, alone[i].lowres.data, p.lowres.numel() * sizeof(float)) != 0;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(differing, 0);
+}
 
 TEST(DecoderInputs, BadPromptsThrow) {
     if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";

@@ -190,6 +190,41 @@ TEST(Compose, EveryVariableIsOneTheServerReads) {
     for (const std::string& name : names) EXPECT_TRUE(mentions(help, name)) << name << " is not in --help";
 }
 
+// The scaled setup: Redis, replicas that use it, and a load balancer that alone takes port 9090
+// (the replicas' own port goes to Docker's choice with SAM_ML_BACKEND_PORTS=9090).
+TEST(Compose, ScaleOverrideGivesRedisReplicasAndOneBalancer) {
+    if (!has_docker_compose()) GTEST_SKIP() << "docker-compose is not installed (scripts/install-deps.sh installs it)";
+    const std::string files = "-f " + quote((kSource / "docker-compose.yml").string()) + " -f " +
+                              quote((kSource / "docker-compose.scale.yml").string());
+    const CmdResult r = run("SAM_ML_BACKEND_PORTS=9090 docker-compose " + files + " config");
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("EMBEDDING_STORE: redis://redis:6379"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\n  redis:\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("\n  load-balancer:\n"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("container_name"), std::string::npos) << "container_name keeps --scale from working";
+    size_t published = 0;
+    for (size_t at = r.output.find("published: 9090"); at != std::string::npos; at = r.output.find("published: 9090", at + 1))
+        published++;
+    EXPECT_EQ(published, 1u) << r.output;
+    const std::string single = run("docker-compose -f " + quote((kSource / "docker-compose.yml").string()) + " config").output;
+    EXPECT_NE(single.find("published: 9090"), std::string::npos) << "alone, the backend keeps port 9090:\n" << single;
+}
+
+TEST(Deploy, KubernetesManifestUsesTheServersVariablesAndItsRedisService) {
+    const std::string manifest = read_text(kSource / "deploy/kubernetes.yaml");
+    const std::regex env_name(R"(name:\s*([A-Z][A-Z0-9_]*)\s*,)");
+    const std::string help = help_text();
+    int names = 0;
+    for (std::sregex_iterator it(manifest.begin(), manifest.end(), env_name), end; it != end; ++it, ++names)
+        if ((*it)[1] != "REDIS_MAXMEMORY") EXPECT_TRUE(mentions(help, (*it)[1])) << (*it)[1] << " is not in --help";
+    EXPECT_GE(names, 3);
+    std::smatch store;
+    ASSERT_TRUE(std::regex_search(manifest, store, std::regex(R"(EMBEDDING_STORE, value: "redis://([a-z-]+):6379")")));
+    EXPECT_NE(manifest.find("kind: Service\nmetadata:\n  name: " + store[1].str() + "\n"), std::string::npos)
+        << "EMBEDDING_STORE names no Service of the manifest: " << store[1];
+    EXPECT_NE(manifest.find("replicas: 3"), std::string::npos);
+}
+
 TEST(Readme, EveryTableVariableAndFlagIsInHelp) {
     const auto rows = readme_table("Variable");
     ASSERT_GE(rows.size(), 20u) << "README variable table not found or too short";

@@ -62,6 +62,15 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
     app.add_option("--max-connections-per-ip", c.max_connections_per_ip, "[MAX_CONNECTIONS_PER_IP]")
         ->check(CLI::PositiveNumber);
     app.add_option("--allowed-image-hosts", c.allowed_image_hosts, "host names and CIDRs [ALLOWED_IMAGE_HOSTS]");
+    app.add_option("--embedding-store", c.embedding_store, "redis:// or rediss:// URL [EMBEDDING_STORE]");
+    app.add_option("--embedding-ttl", c.embedding_ttl, "seconds [EMBEDDING_TTL]")->check(CLI::PositiveNumber);
+    app.add_option("--embedding-store-timeout-ms", c.embedding_store_timeout_ms, "[EMBEDDING_STORE_TIMEOUT_MS]")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--embedding-store-wait", c.embedding_store_wait, "seconds [EMBEDDING_STORE_WAIT]")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--embedding-store-tls-ca", c.embedding_store_tls_ca, "[EMBEDDING_STORE_TLS_CA]");
+    app.add_option("--embedding-store-tls-cert", c.embedding_store_tls_cert, "[EMBEDDING_STORE_TLS_CERT]");
+    app.add_option("--embedding-store-tls-key", c.embedding_store_tls_key, "[EMBEDDING_STORE_TLS_KEY]");
 }
 
 }  // namespace

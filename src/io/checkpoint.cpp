@@ -2,11 +2,12 @@
 
 #include <zlib.h>
 
-#include <cmath>
 #include <cstring>
 #include <string_view>
 
+#include "io/file_identity.hpp"
 #include "io/pickle.hpp"
+#include "tensor/half.hpp"
 
 namespace sam::io {
 
@@ -29,19 +30,6 @@ constexpr StorageType kStorageTypes[] = {
 
 bool is_dict(const PickleValue& v) {
     return v.is(Kind::Dict) || (v.is_object_of("collections.OrderedDict") && v.args->items.empty());
-}
-
-// IEEE half -> float, exactly (subnormals, infinities and NaN included).
-float half_to_float(uint16_t h) {
-    uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float f;
-    if (exp == 0) {
-        f = std::ldexp(static_cast<float>(mant), -24);
-        return sign ? -f : f;
-    }
-    uint32_t bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
-    std::memcpy(&f, &bits, 4);
-    return f;
 }
 
 float bf16_to_float(uint16_t h) {
@@ -297,6 +285,8 @@ const Checkpoint::Info& Checkpoint::info(const std::string& name) const {
     if (it == index_.end()) fail(path(), "missing tensor '" + name + "'");
     return infos_[it->second];
 }
+
+std::string Checkpoint::content_id() const { return zip_content_id(zip_); }
 
 Shape Checkpoint::shape(const std::string& name) const { return info(name).shape; }
 

@@ -33,6 +33,8 @@ public:
     static Checkpoint open(const std::string& path);
 
     const std::string& path() const { return zip_.path(); }
+    // Changes whenever a tensor does, stays for a renamed copy (io/file_identity.hpp).
+    std::string content_id() const;
     const std::vector<std::string>& names() const { return names_; }  // tensor names in file order
     bool contains(const std::string& name) const { return index_.count(name) != 0; }
     Shape shape(const std::string& name) const;  // throws CheckpointError if missing

@@ -35,9 +35,24 @@ std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt) {
                          " tensors)");
 }
 
+// The embedding depends on the encoder's architecture and the checkpoint's tensors, not on the
+// decoder (an ONNX decoder with the same encoder file shares embeddings with the native one).
+// "TinyViT-5M (MobileSAM)" -> "tinyvit-5m-mobilesam:<content id>".
+std::string model_key(const ImageEncoder& encoder, const io::Checkpoint& ckpt) {
+    std::string arch;
+    for (unsigned char c : encoder.name()) {
+        if (std::isalnum(c)) arch += static_cast<char>(std::tolower(c));
+        else if (!arch.empty() && arch.back() != '-') arch += '-';
+    }
+    while (!arch.empty() && arch.back() == '-') arch.pop_back();
+    return arch + ":" + ckpt.content_id();
+}
+
 template <class Decoder>
-std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, const std::string& what) {
-    return std::make_unique<Predictor<Decoder>>(std::move(encoder), std::move(decoder), what);
+std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, const std::string& what,
+                                const io::Checkpoint& ckpt) {
+    std::string key = model_key(*encoder, ckpt);
+    return std::make_unique<Predictor<Decoder>>(std::move(encoder), std::move(decoder), what, std::move(key));
 }
 
 }  // namespace
@@ -53,7 +68,7 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
             const auto ckpt = io::Checkpoint::open(path);
             auto encoder = load_encoder(ckpt);
             const std::string what = encoder->name() + " from " + path;
-            return make(std::move(encoder), SamDecoder::load(ckpt), what);
+            return make(std::move(encoder), SamDecoder::load(ckpt), what, ckpt);
         }
         if (kind == "onnx") {
             require_file(choice.onnx_checkpoint, "ONNX decoder", "ONNX_CHECKPOINT");
@@ -69,7 +84,7 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
             auto encoder = load_encoder(ckpt);
             const std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
                                      " encoder from " + enc_path;
-            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what);
+            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what, ckpt);
         }
     } catch (const ModelLoadError&) {
         throw;

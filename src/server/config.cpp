@@ -43,6 +43,13 @@ const std::vector<EnvDoc>& env_docs() {
         {"MAX_CONNECTIONS", "open connections in all (default 1024)"},
         {"MAX_CONNECTIONS_PER_IP", "open connections from one client address (default 512)"},
         {"ALLOWED_IMAGE_HOSTS", "comma-separated host names and CIDRs images may come from (default: any)"},
+        {"EMBEDDING_STORE", "redis://[user:pass@]host:port[/db] or rediss://: embeddings shared between replicas"},
+        {"EMBEDDING_TTL", "seconds an embedding stays in the store (default 86400)"},
+        {"EMBEDDING_STORE_TIMEOUT_MS", "longest wait for the store without progress, ms (default 20)"},
+        {"EMBEDDING_STORE_WAIT", "seconds to wait for another replica encoding the same image (default 30)"},
+        {"EMBEDDING_STORE_TLS_CA", "rediss://: CA certificates (PEM) to check the server with (default: the system's)"},
+        {"EMBEDDING_STORE_TLS_CERT", "rediss://: client certificate (PEM), when Redis asks for one"},
+        {"EMBEDDING_STORE_TLS_KEY", "rediss://: the client certificate's key (PEM)"},
     };
     return docs;
 }
@@ -138,6 +145,13 @@ ServerConfig config_from_env() {
     set_int(c.max_connections, "MAX_CONNECTIONS", 1);
     set_int(c.max_connections_per_ip, "MAX_CONNECTIONS_PER_IP", 1);
     set_str(c.allowed_image_hosts, "ALLOWED_IMAGE_HOSTS");
+    set_str(c.embedding_store, "EMBEDDING_STORE");
+    set_int(c.embedding_ttl, "EMBEDDING_TTL", 1);
+    set_int(c.embedding_store_timeout_ms, "EMBEDDING_STORE_TIMEOUT_MS", 1);
+    if (const char* v = env("EMBEDDING_STORE_WAIT")) c.embedding_store_wait = to_double("EMBEDDING_STORE_WAIT", v);
+    set_str(c.embedding_store_tls_ca, "EMBEDDING_STORE_TLS_CA");
+    set_str(c.embedding_store_tls_cert, "EMBEDDING_STORE_TLS_CERT");
+    set_str(c.embedding_store_tls_key, "EMBEDDING_STORE_TLS_KEY");
     return c;
 }
 

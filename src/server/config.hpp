@@ -42,6 +42,13 @@ struct ServerConfig {
     int max_connections = 1024;       // open connections in all
     int max_connections_per_ip = 512; // from one client address
     std::string allowed_image_hosts;  // ALLOWED_IMAGE_HOSTS: host names and CIDRs; empty: any
+
+    // Shared embedding store (server/embedding_store.hpp); empty: memory only.
+    std::string embedding_store;           // EMBEDDING_STORE: redis:// or rediss:// URL
+    int64_t embedding_ttl = 86400;         // seconds a stored embedding lives
+    int embedding_store_timeout_ms = 20;   // longest wait for Redis without progress
+    double embedding_store_wait = 30;      // seconds to wait for another replica's encoding
+    std::string embedding_store_tls_ca, embedding_store_tls_cert, embedding_store_tls_key;
 };
 
 // One documented environment variable (for --help).

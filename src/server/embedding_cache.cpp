@@ -2,13 +2,14 @@
 
 #include <condition_variable>
 #include <exception>
+#include <stdexcept>
 
 namespace sam::server {
 
 // One computation in progress; waiters block on `done`.
 struct EmbeddingCache::Flight {
     bool finished = false;
-    EmbeddingPtr result;
+    ComputedEmbedding result;
     std::exception_ptr error;
     std::condition_variable done;
 };
@@ -18,6 +19,13 @@ EmbeddingCache::EmbeddingCache(size_t max_entries, size_t max_bytes)
 
 CacheLookup EmbeddingCache::get_or_compute(const std::string& key,
                                            const std::function<ImageEmbedding()>& compute) {
+    return get_or_compute(key, std::function<ComputedEmbedding()>([&] {
+        return ComputedEmbedding{std::make_shared<const ImageEmbedding>(compute()), false};
+    }));
+}
+
+CacheLookup EmbeddingCache::get_or_compute(const std::string& key,
+                                           const std::function<ComputedEmbedding()>& compute) {
     std::unique_lock lock(mutex_);
     if (auto it = index_.find(key); it != index_.end()) {
         lru_.splice(lru_.begin(), lru_, it->second);
@@ -29,16 +37,17 @@ CacheLookup EmbeddingCache::get_or_compute(const std::string& key,
         std::shared_ptr<Flight> flight = it->second;
         flight->done.wait(lock, [&] { return flight->finished; });
         if (flight->error) std::rethrow_exception(flight->error);
-        return {flight->result, false};
+        return {flight->result.embedding, false, flight->result.from_store};
     }
     auto flight = std::make_shared<Flight>();
     in_flight_[key] = flight;
     lock.unlock();
 
-    EmbeddingPtr result;
+    ComputedEmbedding result;
     std::exception_ptr error;
     try {
-        result = std::make_shared<const ImageEmbedding>(compute());
+        result = compute();
+        if (!result.embedding) throw std::logic_error("embedding computation returned nothing");
     } catch (...) {
         error = std::current_exception();
     }
@@ -51,13 +60,13 @@ CacheLookup EmbeddingCache::get_or_compute(const std::string& key,
     if (error) {
         stats_.failed++;
     } else {
-        stats_.computed++;
-        insert_locked(key, result);
+        (result.from_store ? stats_.loaded : stats_.computed)++;
+        insert_locked(key, result.embedding);
     }
     flight->done.notify_all();
     lock.unlock();
     if (error) std::rethrow_exception(error);
-    return {result, false};
+    return {result.embedding, false, result.from_store};
 }
 
 void EmbeddingCache::insert_locked(const std::string& key, EmbeddingPtr embedding) {

@@ -1,6 +1,7 @@
 // LRU cache of image embeddings keyed by the resolved image identity, bounded by entry count
 // and bytes. Thread-safe. Single flight: concurrent misses on one key run `compute` once and
-// every caller gets its result (or its exception).
+// every caller gets its result (or its exception). `compute` may load the embedding from a
+// shared store (server/embedding_store.hpp) instead of encoding it; the stats tell them apart.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,19 @@ using EmbeddingPtr = std::shared_ptr<const ImageEmbedding>;
 struct CacheLookup {
     EmbeddingPtr embedding;
     bool hit = false;  // false when this call computed it or waited for another call computing it
+    bool from_store = false;  // not a hit, and loaded from the shared store rather than encoded
+};
+
+// What a miss produced: an embedding encoded here, or one loaded from the shared store.
+struct ComputedEmbedding {
+    EmbeddingPtr embedding;
+    bool from_store = false;
 };
 
 struct CacheStats {
-    int64_t hits = 0, misses = 0, computed = 0, failed = 0, evicted = 0;
+    int64_t hits = 0, misses = 0, failed = 0, evicted = 0;
+    int64_t computed = 0;  // encoded in this process
+    int64_t loaded = 0;    // taken from the shared store
     int64_t entries = 0, bytes = 0;
 };
 
@@ -31,6 +41,8 @@ class EmbeddingCache {
 public:
     EmbeddingCache(size_t max_entries, size_t max_bytes);
 
+    CacheLookup get_or_compute(const std::string& key, const std::function<ComputedEmbedding()>& compute);
+    // The same for a `compute` that always encodes.
     CacheLookup get_or_compute(const std::string& key, const std::function<ImageEmbedding()>& compute);
     // Cached, or being computed right now (a prefetch then has nothing to do).
     bool cached_or_computing(const std::string& key) const;

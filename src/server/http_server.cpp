@@ -56,8 +56,10 @@ HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segment
                             config.verify_ssl, 5, HostAllowlist(config.allowed_image_hosts)}),
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
+    store_ = open_embedding_store(config, model_->model_key());
     predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
-                                                DecodeLimits{config.max_image_pixels}, config.model_version);
+                                                DecodeLimits{config.max_image_pixels}, config.model_version,
+                                                store_.get());
     routes_ = std::make_unique<Routes>(config_, *model_, fetcher_, *predict_);
     // Every waiting request holds a connection: the connection limit bounds this queue.
     requests_ = std::make_unique<WorkerPool>("request", config_.threads, static_cast<size_t>(config_.max_connections));
@@ -182,7 +184,9 @@ void HttpServer::finish(const Call& call, HttpResponse response, const std::stri
 
 std::string HttpServer::metrics_text() const {
     const PoolStats images = images_->stats();
-    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()}) +
+    const StoreStats store = store_ ? store_->stats() : StoreStats{};
+    return metrics_.render(cache_.stats(), PrefetchStats{prefetcher_->queued(), prefetcher_->dropped()},
+                           store_ ? &store : nullptr) +
            Metrics::render_load(transport_->stats(), requests_->stats(), images);
 }
 

@@ -17,6 +17,7 @@
 #include "server/config.hpp"
 #include "server/embedding_cache.hpp"
 #include "server/http_transport.hpp"
+#include "server/embedding_store.hpp"
 #include "server/image_fetcher.hpp"
 #include "server/metrics.hpp"
 #include "server/predict_handler.hpp"
@@ -58,6 +59,7 @@ private:
     EmbeddingCache cache_;
     ImageFetcher fetcher_;
     Metrics metrics_;
+    std::unique_ptr<EmbeddingStore> store_;  // the shared level under cache_, or nullptr
     std::unique_ptr<Prefetcher> prefetcher_;
     std::unique_ptr<PredictHandler> predict_;
     std::unique_ptr<Routes> routes_;

@@ -33,7 +33,7 @@ void counter(std::string& out, const char* name, const char* help, int64_t value
 
 }  // namespace
 
-std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefetch) const {
+std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefetch, const StoreStats* store) const {
     std::string out;
     std::lock_guard lock(mutex_);
     out += "# HELP sam_requests_total HTTP requests by route and status\n# TYPE sam_requests_total counter\n";
@@ -55,7 +55,8 @@ std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefet
     }
     counter(out, "sam_embedding_cache_hits_total", "embedding cache hits", cache.hits);
     counter(out, "sam_embedding_cache_misses_total", "embedding cache misses", cache.misses);
-    counter(out, "sam_embeddings_computed_total", "image embeddings computed", cache.computed);
+    counter(out, "sam_embeddings_computed_total", "image embeddings computed (encoded in this process)",
+            cache.computed);
     counter(out, "sam_embedding_failures_total", "images that could not be fetched, decoded or embedded", cache.failed);
     counter(out, "sam_embedding_cache_evictions_total", "embeddings evicted from the cache", cache.evicted);
     counter(out, "sam_embedding_cache_entries", "embeddings in the cache", cache.entries, "gauge");
@@ -63,6 +64,27 @@ std::string Metrics::render(const CacheStats& cache, const PrefetchStats& prefet
     counter(out, "sam_prefetch_queued_total", "background embeddings queued", prefetch.queued);
     counter(out, "sam_prefetch_dropped_total", "background embeddings dropped (queue full or already queued)",
             prefetch.dropped);
+    out += "# HELP sam_embedding_hits_total embeddings found without encoding, by cache level\n"
+           "# TYPE sam_embedding_hits_total counter\n"
+           "sam_embedding_hits_total{level=\"memory\"} " + std::to_string(cache.hits) + "\n";
+    if (!store) return out;
+    out += "sam_embedding_hits_total{level=\"redis\"} " + std::to_string(store->hits) + "\n";
+    counter(out, "sam_embedding_store_up", "1 while the shared embedding store (Redis) answers", store->up, "gauge");
+    counter(out, "sam_embedding_store_hits_total", "embeddings taken from the shared store", store->hits);
+    counter(out, "sam_embedding_store_misses_total", "lookups the shared store could not answer at first",
+            store->misses);
+    counter(out, "sam_embedding_store_waits_total", "hits that waited for another replica's encoding", store->waited);
+    counter(out, "sam_embedding_store_wait_timeouts_total", "waits for another replica that ran out",
+            store->wait_timeouts);
+    counter(out, "sam_embedding_store_corrupt_total", "stored values refused (header or checksum) and replaced",
+            store->corrupt);
+    counter(out, "sam_embedding_store_errors_total", "failed store round trips and error replies", store->errors);
+    counter(out, "sam_embedding_store_outages_total", "times the store became unavailable", store->outages);
+    counter(out, "sam_embedding_store_writes_total", "embeddings written to the store", store->writes);
+    counter(out, "sam_embedding_store_bytes_written_total", "bytes of embeddings written to the store",
+            store->bytes_written);
+    counter(out, "sam_embedding_store_writes_dropped_total", "embeddings not written (store down or queue full)",
+            store->writes_dropped);
     return out;
 }
 

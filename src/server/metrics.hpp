@@ -12,6 +12,7 @@
 #include "server/embedding_cache.hpp"
 #include "server/http_transport.hpp"
 #include "server/worker_pool.hpp"
+#include "server/embedding_store.hpp"
 
 namespace sam::server {
 
@@ -25,7 +26,8 @@ public:
                                                         0.5,   1.0,  2.5,   5.0,  10.0};
 
     void observe(const std::string& route, int status, double seconds);
-    std::string render(const CacheStats& cache, const PrefetchStats& prefetch) const;
+    // store: the shared store's figures, or nullptr when there is none.
+    std::string render(const CacheStats& cache, const PrefetchStats& prefetch, const StoreStats* store = nullptr) const;
     // Connections, what the timeouts closed, and the worker pools' queues.
     static std::string render_load(const TransportStats& transport, const PoolStats& requests, const PoolStats& images);
 

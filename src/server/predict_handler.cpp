@@ -116,27 +116,34 @@ void check_prompt(ls::ContextPrompt& cp, const ImageEmbedding& e, const ls::Brus
 }  // namespace
 
 PredictHandler::PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
-                               Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version)
+                               Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version,
+                               EmbeddingStore* store)
     : model_(std::move(model)),
       fetcher_(fetcher),
       cache_(cache),
+      store_(store),
       prefetcher_(prefetcher),
       limits_(limits),
       model_version_(std::move(model_version)) {}
 
 CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::string& key) {
-    return cache_.get_or_compute(key, [&] {
-        std::vector<uint8_t> bytes = fetcher_.fetch(source);
-        RgbImage image;
-        try {
-            image = decode_image(bytes, limits_);
-        } catch (const ImageError& e) {
-            throw RequestError(422, "cannot use image " + source.location + ": " + e.what());
-        }
-        ImageEmbedding embedding = model_->embed(image);
-        release_free_memory();  // the encoder's scratch must not stay pinned behind a cached embedding
-        return embedding;
-    });
+    return cache_.get_or_compute(key, std::function<ComputedEmbedding()>([&] {
+        const std::vector<uint8_t> bytes = fetcher_.fetch(source);
+        auto encode = [&] {
+            RgbImage image;
+            try {
+                image = decode_image(bytes, limits_);
+            } catch (const ImageError& e) {
+                throw RequestError(422, "cannot use image " + source.location + ": " + e.what());
+            }
+            ImageEmbedding embedding = model_->embed(image);
+            release_free_memory();  // the encoder's scratch must not stay pinned behind a cached embedding
+            return embedding;
+        };
+        // The shared store is keyed by the bytes themselves: fetching is cheap next to encoding.
+        if (store_) return store_->get_or_encode(bytes, encode);
+        return ComputedEmbedding{std::make_shared<const ImageEmbedding>(encode()), false};
+    }));
 }
 
 CacheLookup PredictHandler::embedding_for(const std::string& url, int64_t task_id) {
@@ -187,6 +194,7 @@ json PredictHandler::predict_task(const json& task, const ls::BrushTarget& targe
     ls::ContextPrompt cp = ls::prompt_from_context(context_result, target);
     CacheLookup got = embedding_for(image_url_of(task, target), task_id_of(task));
     (got.hit ? outcome.cache_hits : outcome.cache_misses)++;
+    outcome.store_hits += got.from_store;
     const ImageEmbedding& e = *got.embedding;
     check_prompt(cp, e, target);
 

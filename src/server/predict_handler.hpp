@@ -13,6 +13,7 @@
 #include "labelstudio/label_config.hpp"
 #include "models/segmenter.hpp"
 #include "server/embedding_cache.hpp"
+#include "server/embedding_store.hpp"
 #include "server/image_fetcher.hpp"
 #include "server/prefetcher.hpp"
 
@@ -21,13 +22,16 @@ namespace sam::server {
 struct PredictOutcome {
     nlohmann::json body;
     int cache_hits = 0, cache_misses = 0;  // for the request log line
+    int store_hits = 0;                     // misses the shared store answered
     int prefetched = 0;                     // images queued for a background embedding
 };
 
 class PredictHandler {
 public:
+    // store: the shared level under the cache, or nullptr.
     PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
-                   Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version);
+                   Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version,
+                   EmbeddingStore* store = nullptr);
 
     // Label Studio sends one task per click; more are refused (400) so one request cannot
     // hold a worker for many images. Without context only the first tasks are prefetched.
@@ -54,6 +58,7 @@ private:
     std::shared_ptr<const Segmenter> model_;
     ImageFetcher& fetcher_;
     EmbeddingCache& cache_;
+    EmbeddingStore* store_;
     Prefetcher& prefetcher_;
     DecodeLimits limits_;
     std::string model_version_;

@@ -76,6 +76,7 @@ HttpResponse Routes::webhook(const std::string& body, std::string& note) {
 HttpResponse Routes::predict(const json& request, std::string& note) {
     PredictOutcome out = predict_.handle(request);
     if (out.cache_hits || out.cache_misses) note = out.cache_misses ? " cache=miss" : " cache=hit";
+    if (out.store_hits) note += " store=hit";
     if (out.prefetched) note += " prefetch=" + std::to_string(out.prefetched);
     return json_response(200, out.body);
 }

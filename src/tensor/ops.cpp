@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -78,12 +79,33 @@ private:
 // A primitive's arguments in a plain array, run on this thread's stream (the C++ API's
 // unordered_map would allocate on every call). The memories must outlive execute().
 struct ExecArgs {
-    std::array<dnnl_exec_arg_t, 6> args;
+    std::array<dnnl_exec_arg_t, 8> args;
     int n = 0;
     void add(int arg, const memory& m) { args[n++] = {arg, m.get()}; }
 };
 
-void execute(const dnnl::primitive& prim, const ExecArgs& a) {
+// Every primitive takes its scratchpad from the calling thread (scratchpad_mode::user): the
+// library's own is one per primitive, shared by all threads that run it at once (Debian's
+// oneDNN is built without DNNL_ENABLE_CONCURRENT_EXEC), and two clicks at once corrupted each
+// other's masks.
+dnnl::primitive_attr user_scratchpad() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+void execute(const dnnl::primitive& prim, ExecArgs a) {
+    const_dnnl_primitive_desc_t pd = nullptr;
+    dnnl::error::wrap_c_api(dnnl_primitive_get_primitive_desc(prim.get(), &pd), "could not query a primitive");
+    const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    const size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+    thread_local std::vector<uint8_t> scratch;
+    memory scratch_memory;
+    if (size > 0) {
+        if (scratch.size() < size) scratch.resize(size);
+        scratch_memory = memory(memory::desc(*md), engine(), scratch.data());
+        a.add(DNNL_ARG_SCRATCHPAD, scratch_memory);
+    }
     dnnl::error::wrap_c_api(dnnl_primitive_execute(prim.get(), stream().get(), a.n, a.args.data()),
                             "could not execute a primitive");
     stream().wait();
@@ -127,7 +149,7 @@ void matmul(const MatmulArgs& a) {
                                  a.trans_b ? dims{a.N * a.K, 1, a.K} : dims{a.K * a.N, a.N, 1});
         m.bias = memory::desc({1, 1, a.N}, dt::f32, dims{a.N, a.N, 1});
         m.dst = memory::desc({a.batch, a.M, a.N}, dt::f32, dims{a.M * a.N, a.N, 1});
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = user_scratchpad();
         dnnl::post_ops po;
         append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, m.dst);
         attr.set_post_ops(po);
@@ -230,7 +252,7 @@ void conv2d(const Conv2dArgs& a) {
                                    : dims{a.groups, a.C_out / a.groups, a.C_in / a.groups, a.kh, a.kw};
         memory::desc w_user(wdims, dt::f32, a.groups == 1 ? tag::oihw : tag::goihw);
         memory::desc w_any(wdims, dt::f32, tag::any);
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = user_scratchpad();
         dnnl::post_ops po;
         append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, c->dst);
         attr.set_post_ops(po);
@@ -323,7 +345,7 @@ void gelu(float* x, int64_t n) {
     memory::desc md({n}, dt::f32, tag::a);
     auto p = cache.get(key_of({n}), [&] {
         dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, md);
-        return dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine()));
+        return dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, user_scratchpad(), engine()));
     });
     const memory m(md, engine(), x);
     ExecArgs args;

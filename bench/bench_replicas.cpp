@@ -1,0 +1,148 @@
+// Two real sam-ml-backend replicas sharing embeddings through a real redis-server (started
+// here on a free port, temp dir, no persistence), MobileSAM, 1920x1080 local-storage PNGs.
+// For each of 20 new images, in interleaved rounds:
+//   replica_click_encode      the first click, on replica A: fetch, hash, Redis miss, encode, click
+//   replica_click_redis_hit   then a click on replica B: fetch, hash, GET (2 MB float16), decode, click
+//   replica_click_memory_hit  then again on B: the in-memory cache
+//   replica_redis_hit_extra   per image, the Redis hit minus the memory hit (target: under 10 ms)
+// and the Redis level alone, in this process (no HTTP, no decoder: what a hit adds to a click):
+//   store_image_hash          SHA-256 of a 1920x1080 PNG's bytes (the key)
+//   store_hit                 hash + GET of a MobileSAM-sized value (2 MB float16) + decode
+// Usage: bench_replicas. SAM_BACKEND_BIN and MOBILESAM_CHECKPOINT as for bench_startup.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "server_process.hpp"
+#include "server/image_fetcher.hpp"
+#include "server/embedding_store.hpp"
+#include "bench_util.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Redis {
+    pid_t pid = -1;
+    int port = sambench::free_port();
+    explicit Redis(const std::string& dir) {
+        const std::string p = std::to_string(port);
+        pid = fork();
+        if (pid < 0) throw std::runtime_error("fork failed");
+        if (pid == 0) {
+            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", dir.c_str(), "--logfile", (dir + "/redis.log").c_str(), nullptr);
+            _exit(127);
+        }
+        for (int i = 0; i < 200; ++i) {
+            const int fd = socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a.sin_port = htons(static_cast<uint16_t>(port));
+            const bool up = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+            close(fd);
+            if (up) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        throw std::runtime_error("redis-server did not start (is the redis-server package installed?)");
+    }
+    ~Redis() {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+};
+
+double metric(int port, const std::string& name) {
+    httplib::Client c("127.0.0.1", port);
+    auto res = c.Get("/metrics");
+    if (!res) return -1;
+    const auto at = res->body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::atof(res->body.c_str() + at + name.size() + 2);
+}
+
+double timed_click(int port, const std::string& file) {
+    const auto t0 = Clock::now();
+    sambench::click(port, file, 120);
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void wait_stored(int port, double writes) {
+    for (int i = 0; i < 2000 && metric(port, "sam_embedding_store_writes_total") < writes; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+sambench::Figures figures(std::vector<double> t) {
+    std::sort(t.begin(), t.end());
+    return {t[t.size() / 2], t.front(), t.back(), int(t.size())};
+}
+
+}  // namespace
+
+int main() {
+    const fs::path root = fs::temp_directory_path() / ("sam_bench_replicas_" + std::to_string(getpid()));
+    fs::create_directories(root / "redis");
+    const int rounds = 20;
+    for (int i = 0; i <= rounds; ++i) sambench::write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
+    {
+        Redis redis((root / "redis").string());
+        const char* ck = std::getenv("MOBILESAM_CHECKPOINT");
+        const std::map<std::string, std::string> env = {
+            {"MOBILESAM_CHECKPOINT", ck ? ck : SAM_SOURCE_DIR "/../shared/golden/checkpoints/mobile_sam_random.pt"},
+            {"LOCAL_FILES_DOCUMENT_ROOT", root.string()},
+            {"EMBEDDING_STORE", "redis://127.0.0.1:" + std::to_string(redis.port)},
+            {"CACHE_SIZE", "32"}};
+        sambench::Server a(env, (root / "a.log").string()), b(env, (root / "b.log").string());
+        a.wait_healthy(60);
+        b.wait_healthy(60);
+        // Warm-up: first connections, primitives created, allocator settled.
+        timed_click(a.port, "img" + std::to_string(rounds) + ".png");
+        wait_stored(a.port, 1);
+        timed_click(b.port, "img" + std::to_string(rounds) + ".png");
+
+        std::vector<double> encode, redis_hit, memory_hit, extra;
+        for (int i = 0; i < rounds; ++i) {
+            const std::string file = "img" + std::to_string(i) + ".png";
+            encode.push_back(timed_click(a.port, file));
+            wait_stored(a.port, i + 2);
+            redis_hit.push_back(timed_click(b.port, file));
+            memory_hit.push_back(timed_click(b.port, file));
+            extra.push_back(redis_hit.back() - memory_hit.back());
+        }
+        if (metric(b.port, "sam_embeddings_computed_total") != 0 ||
+            metric(b.port, "sam_embedding_store_hits_total") != rounds + 1)
+            throw std::runtime_error("replica B encoded instead of reading Redis; log:\n" + b.read_log());
+        const std::string ctx = "\"image\": \"1920x1080 png\", \"model\": \"MobileSAM\"";
+        sambench::print_json("replica_click_encode", figures(encode), ctx);
+        sambench::print_json("replica_click_redis_hit", figures(redis_hit), ctx);
+        sambench::print_json("replica_click_memory_hit", figures(memory_hit), ctx);
+        sambench::print_json("replica_redis_hit_extra", figures(extra), ctx + ", \"target\": 0.010");
+
+        sam::server::EmbeddingStoreOptions o;
+        o.redis.endpoint = sam::server::parse_redis_url("redis://127.0.0.1:" + std::to_string(redis.port));
+        o.redis.timeout = std::chrono::milliseconds(1000);
+        sam::server::EmbeddingStore writer(o, "bench:1"), reader(o, "bench:1");
+        const std::vector<uint8_t> bytes = sam::server::read_local_file((root / "img0.png").string(), 1 << 30);
+        auto fake_encode = [] {
+            sam::ImageEmbedding e;
+            e.features = sam::Tensor::empty({256, 64, 64});
+            for (int64_t i = 0; i < e.features.numel(); ++i) e.features.data[i] = float(i % 977) * 0.01f - 4;
+            e.orig_w = 1920, e.orig_h = 1080, e.input_w = 1024, e.input_h = 576;
+            return e;
+        };
+        writer.get_or_encode(bytes, fake_encode);
+        for (int i = 0; i < 1000 && writer.stats().writes < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const std::string png = "\"image\": \"1920x1080 png, " + std::to_string(bytes.size()) + " bytes\"";
+        sambench::print_json("store_image_hash", sambench::time_runs(rounds, [&] { reader.key_for(bytes); }), png);
+        sambench::print_json("store_hit", sambench::time_runs(rounds, [&] {
+                                 if (!reader.get_or_encode(bytes, fake_encode).from_store)
+                                     throw std::runtime_error("store_hit: not a hit");
+                             }),
+                             png + ", \"value\": \"256x64x64 float16\"");
+    }
+    fs::remove_all(root);
+    return 0;
+}
