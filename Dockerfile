@@ -18,6 +18,7 @@ RUN apt-get update \
       nlohmann-json3-dev libpugixml-dev \
       libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
       libspdlog-dev libcli11-dev \
+      libopencv-imgproc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -34,6 +35,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libdnnl2 libonnx1 libprotobuf32 libspdlog1.10 libcurl4 \
       libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libcpp-httplib0.11 \
+      libopencv-imgproc406 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 

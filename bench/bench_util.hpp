@@ -20,6 +20,12 @@ struct Figures {
     int runs;
 };
 
+// Median, min and max of timings collected elsewhere (interleaved rounds).
+inline Figures figures(std::vector<double> t) {
+    std::sort(t.begin(), t.end());
+    return {t[t.size() / 2], t.front(), t.back(), static_cast<int>(t.size())};
+}
+
 inline Figures time_runs(int runs, const std::function<void()>& fn) {
     std::vector<double> t;
     for (int i = 0; i < runs; ++i) {
@@ -28,8 +34,7 @@ inline Figures time_runs(int runs, const std::function<void()>& fn) {
         auto b = std::chrono::steady_clock::now();
         t.push_back(std::chrono::duration<double>(b - a).count());
     }
-    std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), runs};
+    return figures(std::move(t));
 }
 
 // {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, <extra>}

@@ -35,6 +35,12 @@ const std::vector<EnvDoc>& env_docs() {
         {"THREADS", "HTTP worker threads (default 8)"},
         {"MAX_BODY_MB", "larger request bodies get 413, in MiB (default 16)"},
         {"PREFETCH_QUEUE", "images waiting for a background embedding; more are dropped (default 4)"},
+        {"OUTPUT_TAG", "name of the output tag to answer into when the config has several (default: by the README's rule)"},
+        {"POLYGON_TOLERANCE", "polygon simplification tolerance, pixels (default 1.5)"},
+        {"POLYGON_MAX_POINTS", "vertices per polygon; the tolerance is raised until it fits (default 1000, at least 3)"},
+        {"POLYGON_MIN_AREA", "separate mask parts smaller than this many pixels give no polygon (default 16)"},
+        {"REFINE_MEMORY", "previous answers remembered to refine the next click (default 32, 256 KiB each)"},
+        {"REFINE_WITH_PREVIOUS_MASK", "feed the previous answer's mask to a click that adds points (default true)"},
     };
     return docs;
 }
@@ -122,6 +128,13 @@ ServerConfig config_from_env() {
     set_int(c.threads, "THREADS", 1);
     set_int(c.max_body_mb, "MAX_BODY_MB", 1);
     set_int(c.prefetch_queue, "PREFETCH_QUEUE", 0);
+    set_str(c.output_tag, "OUTPUT_TAG");
+    if (const char* v = env("POLYGON_TOLERANCE")) c.polygon_tolerance = to_double("POLYGON_TOLERANCE", v);
+    set_int(c.polygon_max_points, "POLYGON_MAX_POINTS", 3);
+    set_int(c.polygon_min_area, "POLYGON_MIN_AREA", 0);
+    set_int(c.refine_memory, "REFINE_MEMORY", 0);
+    if (const char* v = env("REFINE_WITH_PREVIOUS_MASK"))
+        c.refine_with_previous_mask = parse_bool("REFINE_WITH_PREVIOUS_MASK", v);
     return c;
 }
 

@@ -34,6 +34,13 @@ struct ServerConfig {
     int threads = 8;                  // HTTP worker threads
     int64_t max_body_mb = 16;         // larger request bodies get 413
     int prefetch_queue = 4;           // background embeddings waiting; more are dropped
+
+    std::string output_tag;           // OUTPUT_TAG: the output control to answer into when a config has several
+    double polygon_tolerance = 1.5;   // pixels, polygon simplification
+    int polygon_max_points = 1000;    // vertices per polygon region
+    int64_t polygon_min_area = 16;    // square pixels: smaller separate parts give no region
+    int refine_memory = 32;           // remembered previous answers (256 KiB each)
+    bool refine_with_previous_mask = true;
 };
 
 // One documented environment variable (for --help).

@@ -79,6 +79,11 @@ bool EmbeddingCache::cached_or_computing(const std::string& key) const {
     return index_.count(key) != 0 || in_flight_.count(key) != 0;
 }
 
+bool EmbeddingCache::cached(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    return index_.count(key) != 0;
+}
+
 CacheStats EmbeddingCache::stats() const {
     std::lock_guard lock(mutex_);
     CacheStats s = stats_;

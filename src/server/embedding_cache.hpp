@@ -34,6 +34,8 @@ public:
     CacheLookup get_or_compute(const std::string& key, const std::function<ImageEmbedding()>& compute);
     // Cached, or being computed right now (a prefetch then has nothing to do).
     bool cached_or_computing(const std::string& key) const;
+    // Cached: a click on it now is a hit.
+    bool cached(const std::string& key) const;
     CacheStats stats() const;
 
 private:

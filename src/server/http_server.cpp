@@ -71,8 +71,7 @@ HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segment
                             config.verify_ssl, 5}),
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
-    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
-                                                DecodeLimits{config.max_image_pixels}, config.model_version);
+    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_, config);
     routes();
 }
 
