@@ -115,8 +115,11 @@ std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int
     int64_t inside = 0;
     for_each_mask_row(prediction, index, [&](const uint8_t* row) {
         w.add_row(row);
-        if (area)
-            for (int x = 0; x < prediction.orig_w; ++x) inside += row[x] != 0;
+        if (!area) return;
+        const int width = prediction.orig_w;  // locals, so that the loop vectorises
+        int64_t row_inside = 0;
+        for (int x = 0; x < width; ++x) row_inside += row[x] != 0;
+        inside += row_inside;
     });
     if (area) *area = inside;
     return w.finish();

@@ -26,8 +26,8 @@ struct OutputOptions {
 };
 
 // The regions for mask `index` of `prediction` (an empty array when the mask is empty). Masks
-// come from the upscaled logits in one pass; the brush path streams rows into the RLE and the
-// rectangle path into the bounding box, so neither holds a full-size mask.
+// come from the upscaled logits in one pass; the brush, bitmask and rectangle paths stream rows
+// into the RLE, the PNG and the bounding box, so only polygons (contours) need a full-size mask.
 // Throws what mask post-processing throws, std::invalid_argument for a non-finite score.
 nlohmann::json output_regions(const Prediction& prediction, int index, const OutputTarget& target,
                               const std::string& label, float score, const OutputOptions& options);
