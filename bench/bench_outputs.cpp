@@ -1,10 +1,14 @@
 // The cost of each output tag's conversion on a cached 1080p click: the low-res logits of one
 // prediction turned into Label Studio regions (brush RLE, bitmask PNG, polygons, rectangle),
 // without the decoder and HTTP. Rounds interleave the four so that they share the machine's
-// state; each figure carries its median's difference to the brush figure and the ratio.
+// state; each figure carries its median's difference to the brush figure and the ratio, in
+// wall time and in the thread's CPU time (the conversion is single-threaded: on a shared,
+// loaded machine CPU time leaves out the time the thread waited for a core).
 // Two masks: the random-weight MobileSAM decoder's answer on a synthetic image (noise-shaped,
 // many parts: a hard case for contours) and a clean object (a disk of logits).
 //   bench_outputs [--checkpoint FILE] [--rounds N]
+#include <time.h>
+
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -45,10 +49,16 @@ sam::Prediction disk_prediction(int w, int h) {
     return p;
 }
 
+double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 void bench(const std::string& mask_name, const sam::Prediction& pred, int index, int rounds) {
     const sam::ls::OutputOptions options;
     const OutputKind kinds[] = {OutputKind::Brush, OutputKind::Bitmask, OutputKind::Polygon, OutputKind::Rectangle};
-    std::vector<std::vector<double>> times(4);
+    std::vector<std::vector<double>> times(4), cpu(4);
     size_t regions[4] = {}, vertices = 0, bytes[4] = {};
     for (int round = 0; round < rounds; ++round)
         for (int k = 0; k < 4; ++k) {
@@ -56,25 +66,28 @@ void bench(const std::string& mask_name, const sam::Prediction& pred, int index,
             target.kind = kinds[k];
             target.from_name = "out", target.to_name = "image";
             nlohmann::json out;
+            const double cpu0 = thread_cpu_seconds();
             times[k].push_back(sambench::time_runs(1, [&] {
                                    out = sam::ls::output_regions(pred, index, target, "Object", 0.5f, options);
                                    bytes[k] = out.dump().size();  // the answer is serialised too
                                }).median);
+            cpu[k].push_back(thread_cpu_seconds() - cpu0);
             regions[k] = out.size();
             if (kinds[k] == OutputKind::Polygon) {
                 vertices = 0;
                 for (const auto& r : out) vertices += r["value"]["points"].size();
             }
         }
-    const sambench::Figures brush = sambench::figures(times[0]);
+    const sambench::Figures brush = sambench::figures(times[0]), brush_cpu = sambench::figures(cpu[0]);
     for (int k = 0; k < 4; ++k) {
-        const sambench::Figures f = sambench::figures(times[k]);
-        char extra[256];
+        const sambench::Figures f = sambench::figures(times[k]), c = sambench::figures(cpu[k]);
+        char extra[384];
         std::snprintf(extra, sizeof extra,
                       "\"image\": \"%dx%d\", \"mask\": \"%s\", \"regions\": %zu, \"answer_bytes\": %zu, "
-                      "\"added_to_brush_ms\": %.3f, \"ratio_to_brush\": %.2f%s",
+                      "\"added_to_brush_ms\": %.3f, \"ratio_to_brush\": %.2f, \"cpu_median\": %.6f, "
+                      "\"cpu_added_to_brush_ms\": %.3f, \"cpu_ratio_to_brush\": %.2f%s",
                       pred.orig_w, pred.orig_h, mask_name.c_str(), regions[k], bytes[k], (f.median - brush.median) * 1e3,
-                      f.median / brush.median,
+                      f.median / brush.median, c.median, (c.median - brush_cpu.median) * 1e3, c.median / brush_cpu.median,
                       kinds[k] == OutputKind::Polygon ? (", \"vertices\": " + std::to_string(vertices)).c_str() : "");
         std::string name = std::string("output_") + sam::ls::result_type(kinds[k]) + "_" + mask_name + "_1080p";
         sambench::print_json(name, f, extra);
