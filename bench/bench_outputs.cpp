@@ -21,20 +21,6 @@ namespace {
 
 using sam::ls::OutputKind;
 
-sam::RgbImage synthetic_image(int w, int h) {
-    sam::RgbImage img;
-    img.width = w, img.height = h;
-    img.pixels.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
-            const int dx = x - w / 2, dy = y - h / 2;
-            const bool disk = dx * dx + dy * dy < (h / 4) * (h / 4);
-            p[0] = disk ? 230 : uint8_t(x * 255 / w), p[1] = disk ? 40 : uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
-        }
-    return img;
-}
-
 // Low-res logits whose upscaled mask is a disk of a quarter of the image's height.
 sam::Prediction disk_prediction(int w, int h) {
     sam::Prediction p;
@@ -111,7 +97,7 @@ int main(int argc, char** argv) {
     sam::ModelChoice choice;
     choice.mobilesam_checkpoint = checkpoint;
     auto model = sam::load_segmenter(choice);
-    const sam::ImageEmbedding emb = model->embed(synthetic_image(1920, 1080));
+    const sam::ImageEmbedding emb = model->embed(sambench::synthetic_image(1920, 1080));
     sam::Prompt prompt;
     prompt.points.push_back({960, 540, 1});
     prompt.multimask = true;
