@@ -65,6 +65,20 @@ TEST(MaskPolygons, PartsLargestFirstAndSmallOnesDropped) {
     EXPECT_EQ(mask_polygons(tiny.px.data(), tiny.w, tiny.h, {}).size(), 1u);
 }
 
+TEST(MaskPolygons, AtMostMaxPartsLargestKept) {
+    Mask m(400, 400);
+    for (int i = 0; i < 20; ++i)  // 20 squares, side 5 + i: areas grow with i
+        cv::rectangle(m.mat(), cv::Point(20 * i % 400, 40 * (i / 10) + 5), cv::Point(20 * i % 400 + 4 + i % 10, 40 * (i / 10) + 9 + i),
+                      cv::Scalar(1), cv::FILLED);
+    EXPECT_EQ(mask_polygons(m.px.data(), m.w, m.h, {}).size(), 20u);
+    PolygonOptions few;
+    few.max_parts = 3;
+    const auto polygons = mask_polygons(m.px.data(), m.w, m.h, few);
+    ASSERT_EQ(polygons.size(), 3u);
+    const auto all = mask_polygons(m.px.data(), m.w, m.h, {});
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(vertices(polygons[i]), vertices(all[i]));
+}
+
 TEST(MaskPolygons, MaxPointsAndTolerance) {
     Mask m(300, 300);
     cv::circle(m.mat(), cv::Point(150, 150), 120, cv::Scalar(1), cv::FILLED);

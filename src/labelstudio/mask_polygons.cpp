@@ -52,8 +52,8 @@ std::vector<cv::Point> simplify(const std::vector<cv::Point>& contour, double to
 std::vector<Polygon> mask_polygons(const uint8_t* mask, int width, int height, const PolygonOptions& options) {
     if (width <= 0 || height <= 0 || !mask)
         throw std::invalid_argument("mask_polygons: bad mask " + std::to_string(width) + "x" + std::to_string(height));
-    if (!(options.tolerance >= 0) || options.max_points < 3 || !(options.min_area >= 0))
-        throw std::invalid_argument("mask_polygons: tolerance and min_area must be >= 0 and max_points >= 3");
+    if (!(options.tolerance >= 0) || options.max_points < 3 || !(options.min_area >= 0) || options.max_parts < 1)
+        throw std::invalid_argument("mask_polygons: tolerance and min_area must be >= 0, max_points >= 3, max_parts >= 1");
 
     // findContours reads the mask without changing it (OpenCV >= 3.2).
     const cv::Mat image(height, width, CV_8UC1, const_cast<uint8_t*>(mask));
@@ -72,6 +72,7 @@ std::vector<Polygon> mask_polygons(const uint8_t* mask, int width, int height, c
     std::vector<Polygon> out;
     for (const Part& part : parts) {
         if (!out.empty() && part.area < options.min_area) break;  // sorted: the rest are smaller
+        if (out.size() == static_cast<size_t>(options.max_parts)) break;
         // A thin part gets a finer tolerance, a twentieth of its mean thickness (2 area / perimeter):
         // a fixed 1.5 px changes a 14 px wide strip's area by 7 %, a large object's by far less.
         const double thickness = 2 * part.area / std::max(cv::arcLength(*part.contour, true), 1.0);

@@ -13,6 +13,9 @@ struct PolygonOptions {
     double tolerance = 1.5;
     int max_points = 1000;   // vertices per polygon: the tolerance is raised until it fits (POLYGON_MAX_POINTS)
     double min_area = 16;    // parts enclosing fewer square pixels are dropped, except the largest (POLYGON_MIN_AREA)
+    // The largest parts only, so that a speckled mask cannot answer with tens of thousands of
+    // regions (Label Studio's editor and the answer's size both suffer long before).
+    int max_parts = 256;
 };
 
 struct PolygonVertex {
@@ -21,7 +24,7 @@ struct PolygonVertex {
 using Polygon = std::vector<PolygonVertex>;
 
 // The outer boundary of every 8-connected part of `mask` (width x height bytes, nonzero =
-// inside), largest enclosed area first. Vertices are the centres of boundary pixels, so the
+// inside), largest enclosed area first, at most max_parts of them. Vertices are the centres of boundary pixels, so the
 // outline runs half a pixel inside the mask's edge on every side. Holes are dropped: a polygon
 // region cannot carry them. A part too small for the tolerance keeps its exact outline; parts
 // whose outline has fewer than 3 vertices (one pixel, a straight line of pixels) are dropped.
