@@ -19,6 +19,7 @@ RUN apt-get update \
       libjpeg-dev libpng-dev libwebp-dev zlib1g-dev \
       libspdlog-dev libcli11-dev \
       libhiredis-dev libssl-dev \
+      libopencv-imgproc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -36,6 +37,7 @@ RUN apt-get update \
       libdnnl2 libonnx1 libprotobuf32 libspdlog1.10 libcurl4 \
       libjpeg62-turbo libpng16-16 libwebp7 libpugixml1v5 libmicrohttpd12 \
       libhiredis0.14 libssl3 \
+      libopencv-imgproc406 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 

@@ -1,6 +1,8 @@
 // A click through HTTP on the in-process server with the real model: on a cached 1080p image
 // (RLE included; DESIGN.md target 30 ms median), on a cached 4000x3000 one (target 120 ms) and
-// the first click on an uncached 1080p one.
+// the first click on an uncached 1080p one; then the cached 1080p click answered into each
+// output tag (brush, bitmask, polygons, rectangle) in interleaved rounds, with each one's
+// difference to the brush answer (issue 13: conversion adds under 3 ms).
 // MOBILESAM_CHECKPOINT picks the checkpoint (default: the golden random-weight MobileSAM).
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -24,12 +26,21 @@ const char* kConfig = R"(<View><Image name="image" value="$image"/>
 <BrushLabels name="tag" toName="image"><Label value="Object"/></BrushLabels>
 <KeyPointLabels name="kp" toName="image" smart="true"><Label value="Object"/></KeyPointLabels></View>)";
 
-json click(const std::string& file, double xp, double yp, int width = 1920, int height = 1080) {
+// kConfig with its BrushLabels tag renamed to another output tag.
+std::string config_with(const std::string& tag) {
+    std::string c = kConfig;
+    const std::string brush = "BrushLabels";
+    for (const std::string open : {"<", "</"}) c.replace(c.find(open + brush) + open.size(), brush.size(), tag);
+    return c;
+}
+
+json click(const std::string& file, double xp, double yp, int width = 1920, int height = 1080,
+           const std::string& config = kConfig) {
     json kp = {{"original_width", width}, {"original_height", height}, {"image_rotation", 0},
                {"value", {{"x", xp}, {"y", yp}, {"width", 0.3}, {"keypointlabels", {"Object"}}}},
                {"id", "k"}, {"from_name", "kp"}, {"to_name", "image"}, {"type", "keypointlabels"}, {"is_positive", true}};
     return {{"tasks", json::array({{{"id", 1}, {"data", {{"image", "/data/local-files/?d=" + file}}}}})},
-            {"label_config", kConfig},
+            {"label_config", config},
             {"params", {{"context", {{"result", json::array({kp})}}}}}};
 }
 
@@ -89,6 +100,24 @@ int main() {
     post(click("big.png", 50, 50, 4000, 3000));  // embed it
     auto big = sambench::time_runs(30, [&] { ++k; post(click("big.png", 10 + k % 80, 10 + (k * 7) % 80, 4000, 3000)); });
     sambench::print_json("server_click_cached_4000x3000", big, "\"image\": \"4000x3000\", \"target_median\": 0.120");
+
+    const char* tags[] = {"BrushLabels", "BitmaskLabels", "PolygonLabels", "RectangleLabels"};
+    std::vector<std::vector<double>> times(4);
+    for (int round = 0; round < 40; ++round) {
+        ++k;
+        for (int t = 0; t < 4; ++t) {
+            const json body = click("img0.png", 10 + k % 80, 10 + (k * 7) % 80, 1920, 1080, config_with(tags[t]));
+            times[t].push_back(sambench::time_runs(1, [&] { post(body); }).median);
+        }
+    }
+    const double brush = sambench::figures(times[0]).median;
+    for (int t = 0; t < 4; ++t) {
+        const sambench::Figures f = sambench::figures(times[t]);
+        char extra[160];
+        std::snprintf(extra, sizeof extra, "\"image\": \"1920x1080\", \"output\": \"%s\", \"added_to_brush_ms\": %.3f, "
+                      "\"ratio_to_brush\": %.3f", tags[t], (f.median - brush) * 1e3, f.median / brush);
+        sambench::print_json(std::string("server_click_cached_1080p_") + tags[t], f, extra);
+    }
     server.stop();
     fs::remove_all(root);
     return 0;

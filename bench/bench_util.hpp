@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/image.hpp"
 #include "tensor/allocator.hpp"
 
 namespace sambench {
@@ -20,6 +21,12 @@ struct Figures {
     int runs;
 };
 
+// Median, min and max of timings collected elsewhere (interleaved rounds).
+inline Figures figures(std::vector<double> t) {
+    std::sort(t.begin(), t.end());
+    return {t[t.size() / 2], t.front(), t.back(), static_cast<int>(t.size())};
+}
+
 inline Figures time_runs(int runs, const std::function<void()>& fn) {
     std::vector<double> t;
     for (int i = 0; i < runs; ++i) {
@@ -28,8 +35,20 @@ inline Figures time_runs(int runs, const std::function<void()>& fn) {
         auto b = std::chrono::steady_clock::now();
         t.push_back(std::chrono::duration<double>(b - a).count());
     }
-    std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), runs};
+    return figures(std::move(t));
+}
+
+// A w x h test image: colour gradients and an XOR pattern.
+inline sam::RgbImage synthetic_image(int w, int h) {
+    sam::RgbImage img;
+    img.width = w, img.height = h;
+    img.pixels.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
+            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
+        }
+    return img;
 }
 
 // {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, <extra>}

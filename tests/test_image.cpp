@@ -490,3 +490,27 @@ TEST(PngWriter, RoundTrip) {
         EXPECT_NE(std::string(e.what()).find("cannot create PNG file /nonexistent/dir/m.png"), std::string::npos);
     }
 }
+
+TEST(PngWriter, RowByRowGivesTheSameFileAndChecksItsRows) {
+    // A 0/255 mask: long runs, the case the encoder is tuned for.
+    std::vector<uint8_t> mask(300 * 200, 0);
+    for (int y = 40; y < 160; ++y)
+        for (int x = 30 + y / 4; x < 250; ++x) mask[size_t(y) * 300 + x] = 255;
+    sam::PngGrayWriter writer(300, 200);
+    for (int y = 0; y < 200; ++y) writer.add_row(mask.data() + size_t(y) * 300);
+    const std::vector<uint8_t> png = writer.finish();
+    EXPECT_EQ(png, sam::encode_png_gray(300, 200, mask.data()));
+    EXPECT_LT(png.size(), 1000u);  // runs compress: 60000 pixels in under a kilobyte
+    const RgbImage img = sam::decode_image(png);
+    ASSERT_EQ(img.width, 300);
+    for (size_t i = 0; i < mask.size(); ++i) ASSERT_EQ(img.pixels[i * 3], mask[i]) << "pixel " << i;
+
+    sam::PngGrayWriter short_one(4, 2);
+    short_one.add_row(mask.data());
+    EXPECT_THROW(short_one.finish(), std::logic_error);
+    short_one.add_row(mask.data());
+    EXPECT_THROW(short_one.add_row(mask.data()), std::logic_error);
+    EXPECT_EQ(sam::decode_image(short_one.finish()).height, 2);
+    EXPECT_THROW(sam::PngGrayWriter(0, 3), ImageError);
+    EXPECT_THROW(sam::PngGrayWriter(100000, 100000), ImageError);
+}

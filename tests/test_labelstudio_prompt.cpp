@@ -1,23 +1,25 @@
 // params.context.result -> SAM prompt, checked against the golden Label Studio requests with
-// the expected values recomputed here from the rules; every malformed region; the brush region.
+// the expected values recomputed here from the rules; every malformed region; the label rule;
+// the interactive events; the region shape.
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cmath>
 #include <optional>
 
-#include "labelstudio/brush_result.hpp"
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
 #include "labelstudio/label_config.hpp"
+#include "labelstudio/output_regions.hpp"
 #include "support/golden.hpp"
 
 namespace {
 
 using nlohmann::json;
-using sam::ls::BrushTarget;
 using sam::ls::ContextPrompt;
+using sam::ls::OutputKind;
+using sam::ls::OutputTarget;
 using sam::ls::find_context_result;
 using sam::ls::prompt_from_context;
 using sam::ls::RequestError;
@@ -38,8 +40,7 @@ TEST(LabelStudioPrompt, GoldenFixtures) {
             continue;
         }
         ASSERT_NE(result, nullptr);
-        const BrushTarget target = sam::ls::parse_label_config(req["label_config"]);
-        const ContextPrompt cp = prompt_from_context(*result, target);
+        const ContextPrompt cp = prompt_from_context(*result);
 
         // Recompute from the rules.
         std::vector<std::array<double, 3>> points;
@@ -71,8 +72,10 @@ TEST(LabelStudioPrompt, GoldenFixtures) {
             EXPECT_FLOAT_EQ(cp.prompt.box->y1, float((*box)[3]));
         }
         EXPECT_EQ(cp.prompt.multimask, points.size() + (box ? 1 : 0) == 1);
-        EXPECT_EQ(cp.label, label);
-        EXPECT_EQ(cp.label, exp["label"]);
+        EXPECT_EQ(cp.label.value_or(""), label);
+        EXPECT_EQ(cp.label.value_or(""), exp["label"]);
+        EXPECT_EQ(cp.image, (*result)[0]["to_name"]);
+        EXPECT_EQ(cp.image, exp["to_name"]);
         EXPECT_EQ(cp.original_width, exp["original_width"]);
         EXPECT_EQ(cp.original_height, exp["original_height"]);
         with_context++;
@@ -81,7 +84,7 @@ TEST(LabelStudioPrompt, GoldenFixtures) {
     EXPECT_EQ(without, 2);
 }
 
-const BrushTarget kTarget{"tag", "image", "image", {"Banana", "Orange"}};
+const OutputTarget kTarget{OutputKind::Brush, "tag", "image", "image", {"Banana", "Orange"}};
 
 json point(const std::string& id, double x, double y, const json& positive, const std::string& label = "Banana") {
     json r = {{"id", id},
@@ -104,7 +107,7 @@ const json kMissing = json(json::value_t::discarded);
 TEST(LabelStudioPrompt, HandComputedMix) {
     const json result = {point("a", 10, 20, true), rect("r1", 5, 5, 10, 10), point("b", 50, 50, false),
                          point("c", 25, 75, kMissing), rect("r2", 12.5, 30, 50, 40, "Banana")};
-    const ContextPrompt cp = prompt_from_context(result, kTarget);
+    const ContextPrompt cp = prompt_from_context(result);
     ASSERT_EQ(cp.prompt.points.size(), 3u);
     EXPECT_FLOAT_EQ(cp.prompt.points[0].x, 20);
     EXPECT_FLOAT_EQ(cp.prompt.points[0].y, 20);
@@ -121,46 +124,119 @@ TEST(LabelStudioPrompt, HandComputedMix) {
     EXPECT_FLOAT_EQ(cp.prompt.box->y1, 70);
     EXPECT_FALSE(cp.prompt.multimask);
     EXPECT_EQ(cp.label, "Banana");  // the newest region's label
+    EXPECT_EQ(cp.image, "");        // these regions do not say
     EXPECT_EQ(cp.original_width, 200);
     EXPECT_EQ(cp.original_height, 100);
 }
 
 TEST(LabelStudioPrompt, MultimaskOnlyForOnePointOrOneBoxAlone) {
-    EXPECT_TRUE(prompt_from_context(json{point("a", 1, 1, true)}, kTarget).prompt.multimask);
-    EXPECT_TRUE(prompt_from_context(json{rect("r", 1, 1, 5, 5)}, kTarget).prompt.multimask);
+    EXPECT_TRUE(prompt_from_context(json{point("a", 1, 1, true)}).prompt.multimask);
+    EXPECT_TRUE(prompt_from_context(json{rect("r", 1, 1, 5, 5)}).prompt.multimask);
     // two rectangles still give one box: ambiguous
-    EXPECT_TRUE(prompt_from_context(json{rect("r", 1, 1, 5, 5), rect("s", 2, 2, 5, 5)}, kTarget).prompt.multimask);
-    EXPECT_FALSE(prompt_from_context(json{point("a", 1, 1, true), point("b", 2, 2, true)}, kTarget).prompt.multimask);
-    EXPECT_FALSE(prompt_from_context(json{point("a", 1, 1, false), rect("r", 1, 1, 5, 5)}, kTarget).prompt.multimask);
+    EXPECT_TRUE(prompt_from_context(json{rect("r", 1, 1, 5, 5), rect("s", 2, 2, 5, 5)}).prompt.multimask);
+    EXPECT_FALSE(prompt_from_context(json{point("a", 1, 1, true), point("b", 2, 2, true)}).prompt.multimask);
+    EXPECT_FALSE(prompt_from_context(json{point("a", 1, 1, false), rect("r", 1, 1, 5, 5)}).prompt.multimask);
 }
 
 TEST(LabelStudioPrompt, LabelChoices) {
     // several labels: the newest wins
-    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Banana"), point("b", 2, 2, true, "Orange")}, kTarget).label,
+    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Banana"), point("b", 2, 2, true, "Orange")}).label,
               "Orange");
-    // a label outside the BrushLabels list passes through
-    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Kiwi")}, kTarget).label, "Kiwi");
+    // a label outside the output tag's list passes through here
+    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Kiwi")}).label, "Kiwi");
     // generic "labels" key
     json generic = point("a", 1, 1, true);
     generic["value"].erase("keypointlabels");
     generic["value"]["labels"] = {"Orange"};
-    EXPECT_EQ(prompt_from_context(json{generic}, kTarget).label, "Orange");
+    EXPECT_EQ(prompt_from_context(json{generic}).label, "Orange");
     // a region without a label does not erase an earlier one
     json bare = point("b", 2, 2, true);
     bare["value"]["keypointlabels"] = json::array();
-    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Orange"), bare}, kTarget).label, "Orange");
-    // no label anywhere: the first BrushLabels label
-    EXPECT_EQ(prompt_from_context(json{bare}, kTarget).label, "Banana");
+    EXPECT_EQ(prompt_from_context(json{point("a", 1, 1, true, "Orange"), bare}).label, "Orange");
+    EXPECT_FALSE(prompt_from_context(json{bare}).label.has_value());
+}
+
+TEST(LabelStudioPrompt, OutputLabelRule) {
+    using sam::ls::output_label;
+    // the prompt's label when the output tag has it
+    EXPECT_EQ(output_label("Orange", kTarget).label, "Orange");
+    EXPECT_FALSE(output_label("Orange", kTarget).substituted);
+    // else the output tag's first label, flagged for the warning in the log
+    EXPECT_EQ(output_label("Kiwi", kTarget).label, "Banana");
+    EXPECT_TRUE(output_label("Kiwi", kTarget).substituted);
+    // no label on the prompt: the first label, nothing to warn about
+    EXPECT_EQ(output_label(std::nullopt, kTarget).label, "Banana");
+    EXPECT_FALSE(output_label(std::nullopt, kTarget).substituted);
+    // an output tag without a Label list takes the prompt's label as it is
+    OutputTarget bare = kTarget;
+    bare.labels.clear();
+    EXPECT_EQ(output_label("Kiwi", bare).label, "Kiwi");
     try {
-        prompt_from_context(json{bare}, BrushTarget{"tag", "image", "image", {}});
+        output_label(std::nullopt, bare);
         ADD_FAILURE() << "no error";
     } catch (const RequestError& e) {
         EXPECT_EQ(e.status(), 422);
+        EXPECT_NE(std::string(e.what()).find("BrushLabels 'tag' has no Label"), std::string::npos) << e.what();
     }
 }
 
+TEST(LabelStudioPrompt, KeypointSignFromIsPositiveOrValuePositive) {
+    auto sign = [](const json& region) { return prompt_from_context(json{region}).prompt.points.at(0).label; };
+    EXPECT_EQ(sign(point("a", 1, 1, true)), 1);
+    EXPECT_EQ(sign(point("a", 1, 1, false)), 0);
+    EXPECT_EQ(sign(point("a", 1, 1, kMissing)), 0);  // neither: negative, as the Python example
+    EXPECT_EQ(sign(point("a", 1, 1, nullptr)), 0);
+    // the newer editor: value.positive
+    json newer = point("a", 1, 1, kMissing);
+    newer["value"]["positive"] = true;
+    EXPECT_EQ(sign(newer), 1);
+    newer["value"]["positive"] = false;
+    EXPECT_EQ(sign(newer), 0);
+    newer["value"]["positive"] = nullptr;
+    EXPECT_EQ(sign(newer), 0);
+    // both: is_positive wins
+    json both = point("a", 1, 1, false);
+    both["value"]["positive"] = true;
+    EXPECT_EQ(sign(both), 0);
+    both = point("a", 1, 1, true);
+    both["value"]["positive"] = false;
+    EXPECT_EQ(sign(both), 1);
+}
+
+TEST(LabelStudioPrompt, ImageFromToName) {
+    json a = point("a", 1, 1, true), b = point("b", 2, 2, true);
+    a["to_name"] = "img";
+    EXPECT_EQ(prompt_from_context(json{a, b}).image, "img");  // a region without to_name agrees
+    EXPECT_EQ(prompt_from_context(json{b, a}).image, "img");
+    b["to_name"] = "other";
+    try {
+        prompt_from_context(json{a, b});
+        ADD_FAILURE() << "no error";
+    } catch (const RequestError& e) {
+        EXPECT_EQ(e.status(), 400);
+        EXPECT_NE(std::string(e.what()).find("to_name 'other' differs from 'img'"), std::string::npos) << e.what();
+    }
+    b["to_name"] = 5;
+    EXPECT_THROW(prompt_from_context(json{b}), RequestError);
+}
+
+TEST(LabelStudioPrompt, ContextEvents) {
+    using sam::ls::context_event;
+    using sam::ls::ContextEvent;
+    auto with_event = [](const json& event) { return json{{"params", {{"context", {{"event", event}}}}}}; };
+    EXPECT_EQ(context_event(json::object()), ContextEvent::Predict);
+    EXPECT_EQ(context_event(json{{"params", {{"context", {{"result", json::array()}}}}}}), ContextEvent::Predict);
+    EXPECT_EQ(context_event(with_event("capabilities")), ContextEvent::Capabilities);
+    EXPECT_EQ(context_event(with_event("prewarm")), ContextEvent::Prewarm);
+    EXPECT_EQ(context_event(with_event("predict")), ContextEvent::Predict);
+    EXPECT_EQ(context_event(with_event("track_progress")), ContextEvent::Predict);
+    EXPECT_EQ(context_event(with_event(nullptr)), ContextEvent::Predict);
+    EXPECT_THROW(context_event(with_event(3)), RequestError);
+    EXPECT_THROW(context_event(json{{"params", {{"context", "x"}}}}), RequestError);
+}
+
 TEST(LabelStudioPrompt, OutsideImagePassesThrough) {
-    const ContextPrompt cp = prompt_from_context(json{point("a", 150, -10, true)}, kTarget);
+    const ContextPrompt cp = prompt_from_context(json{point("a", 150, -10, true)});
     EXPECT_FLOAT_EQ(cp.prompt.points[0].x, 300);
     EXPECT_FLOAT_EQ(cp.prompt.points[0].y, -10);
 }
@@ -168,7 +244,7 @@ TEST(LabelStudioPrompt, OutsideImagePassesThrough) {
 TEST(LabelStudioPrompt, RotatedRectangleBecomesItsBoundingBox) {
     json r = rect("r", 10, 10, 10, 10);  // pixels: (20, 10), 20 x 10
     r["value"]["rotation"] = 90;         // clockwise around the top-left corner
-    const ContextPrompt cp = prompt_from_context(json{r}, kTarget);
+    const ContextPrompt cp = prompt_from_context(json{r});
     ASSERT_TRUE(cp.prompt.box);
     EXPECT_NEAR(cp.prompt.box->x0, 10, 1e-4);
     EXPECT_NEAR(cp.prompt.box->y0, 10, 1e-4);
@@ -179,7 +255,7 @@ TEST(LabelStudioPrompt, RotatedRectangleBecomesItsBoundingBox) {
 TEST(LabelStudioPrompt, OtherRegionTypesAreIgnored) {
     const json brush = {{"id", "x"}, {"type", "brushlabels"}, {"value", {{"format", "rle"}}}};
     const json choice = {{"id", "c"}, {"type", "choices"}};  // no value, no size: not checked
-    const ContextPrompt cp = prompt_from_context(json{brush, point("a", 50, 50, true), choice}, kTarget);
+    const ContextPrompt cp = prompt_from_context(json{brush, point("a", 50, 50, true), choice});
     EXPECT_EQ(cp.prompt.points.size(), 1u);
     EXPECT_TRUE(cp.prompt.multimask);
 }
@@ -187,7 +263,7 @@ TEST(LabelStudioPrompt, OtherRegionTypesAreIgnored) {
 // status and message of prompt_from_context(result)
 std::pair<int, std::string> failure(const json& result) {
     try {
-        prompt_from_context(result, kTarget);
+        prompt_from_context(result);
     } catch (const RequestError& e) {
         return {e.status(), e.what()};
     }
@@ -286,7 +362,7 @@ TEST(LabelStudioPrompt, FindContextResult) {
     // a non-array result is handed on, and prompt_from_context refuses it
     const json odd = {{"params", {{"context", {{"result", "x"}}}}}};
     ASSERT_NE(find_context_result(odd), nullptr);
-    EXPECT_THROW(prompt_from_context(*find_context_result(odd), kTarget), RequestError);
+    EXPECT_THROW(prompt_from_context(*find_context_result(odd)), RequestError);
     for (const json& bad : {json{{"params", 3}}, json{{"params", {{"context", "x"}}}}}) {
         try {
             find_context_result(bad);
@@ -300,7 +376,7 @@ TEST(LabelStudioPrompt, FindContextResult) {
 TEST(LabelStudioPrompt, BrushRegionShape) {
     const std::vector<uint8_t> mask = {1, 0, 0, 1, 1, 1};
     const std::vector<uint8_t> rle = sam::ls::encode_brush_rle(mask.data(), 3, 2);
-    const json region = sam::ls::make_brush_region(kTarget, "Kiwi", 3, 2, rle, 0.75f, "ab12");
+    const json region = sam::ls::make_region(kTarget, "Kiwi", 3, 2, 0.75f, "ab12", {{"format", "rle"}, {"rle", rle}});
     json expected = {{"id", "ab12"},
                      {"from_name", "tag"},
                      {"to_name", "image"},
@@ -318,8 +394,14 @@ TEST(LabelStudioPrompt, BrushRegionShape) {
     const json back = json::parse(region.dump());
     EXPECT_EQ(sam::ls::decode_brush_rle(back["value"]["rle"].get<std::vector<uint8_t>>(), 3, 2), mask);
 
-    EXPECT_THROW(sam::ls::make_brush_region(kTarget, "x", 0, 2, rle, 0.5f, "id"), std::invalid_argument);
-    EXPECT_THROW(sam::ls::make_brush_region(kTarget, "x", 3, 2, rle, NAN, "id"), std::invalid_argument);
+    EXPECT_THROW(sam::ls::make_region(kTarget, "x", 0, 2, 0.5f, "id", json::object()), std::invalid_argument);
+    EXPECT_THROW(sam::ls::make_region(kTarget, "x", 3, 2, NAN, "id", json::object()), std::invalid_argument);
+    // other output tags: the label goes under their own type
+    OutputTarget poly = kTarget;
+    poly.kind = OutputKind::Polygon;
+    const json p = sam::ls::make_region(poly, "Kiwi", 3, 2, 0.5f, "id", {{"closed", true}});
+    EXPECT_EQ(p["type"], "polygonlabels");
+    EXPECT_EQ(p["value"], json({{"closed", true}, {"polygonlabels", {"Kiwi"}}}));
 }
 
 TEST(LabelStudioPrompt, BrushRegionMatchesGoldenExpectations) {
@@ -332,13 +414,14 @@ TEST(LabelStudioPrompt, BrushRegionMatchesGoldenExpectations) {
         const samtest::GrayImage m = samtest::load_png_gray(samtest::golden("labelstudio/" + exp["mask_file"].get<std::string>()));
         std::vector<uint8_t> mask(m.pixels.size());
         for (size_t i = 0; i < mask.size(); i++) mask[i] = m.pixels[i] > 127;
-        const BrushTarget t = sam::ls::parse_label_config(p["request"]["label_config"]);
-        const ContextPrompt cp = prompt_from_context(*find_context_result(p["request"]), t);
+        const sam::ls::LabelConfig config = sam::ls::parse_label_config(p["request"]["label_config"]);
+        const ContextPrompt cp = prompt_from_context(*find_context_result(p["request"]));
+        const OutputTarget& t = config.output_for(cp.image);
         ASSERT_EQ(m.width, cp.original_width);
         ASSERT_EQ(m.height, cp.original_height);
-        const json region = sam::ls::make_brush_region(t, cp.label, cp.original_width, cp.original_height,
-                                                       sam::ls::encode_brush_rle(mask.data(), m.width, m.height),
-                                                       exp["score"].get<float>(), "r");
+        const json region = sam::ls::make_region(
+            t, sam::ls::output_label(cp.label, t).label, cp.original_width, cp.original_height, exp["score"].get<float>(),
+            "r", {{"format", "rle"}, {"rle", sam::ls::encode_brush_rle(mask.data(), m.width, m.height)}});
         for (const char* key : {"from_name", "to_name", "type", "original_width", "original_height", "score"})
             EXPECT_EQ(region[key], exp[key]) << key;
         EXPECT_EQ(region["value"]["brushlabels"], json{exp["label"]});

@@ -305,9 +305,9 @@ TEST_F(ServerTest, BadInputsAnswerJsonErrorsAndTheServerKeepsServing) {
     start();
     const Image& img = kImages[0];
     json good = predict_body(local_url(img.name), json::array({keypoint(50, 50, img.w, img.h)}));
-    std::string no_brush = R"(<View><Image name="image" value="$image"/><RectangleLabels name="r" toName="image"><Label value="A"/></RectangleLabels></View>)";
+    std::string no_output = R"(<View><Image name="image" value="$image"/><KeyPointLabels name="k" toName="image"><Label value="A"/></KeyPointLabels></View>)";
+    std::string broken_output = R"(<View><Image name="image" value="$image"/><PolygonLabels name="p"/></View>)";
     json zero_box = predict_body(local_url(img.name), json::array({rectangle(20, 20, 0, 10, img.w, img.h)}));
-    json unknown_label = predict_body(local_url(img.name), json::array({keypoint(50, 50, img.w, img.h, "Apple")}));
     json outside = predict_body(local_url(img.name), json::array({keypoint(150, 50, img.w, img.h)}));
     json wrong_type = good;
     wrong_type["tasks"][0]["data"]["image"] = 42;
@@ -336,8 +336,8 @@ TEST_F(ServerTest, BadInputsAnswerJsonErrorsAndTheServerKeepsServing) {
         {"no data", missing_data.dump(), 400, "data"},
         {"label_config not a string", config_not_string.dump(), 400, "label_config"},
         {"context not an object", context_not_object.dump(), 400, ""},
-        {"config without BrushLabels", predict_body(local_url(img.name), json::array({keypoint(50, 50, img.w, img.h)}), no_brush).dump(), 422, "BrushLabels"},
-        {"unknown label", unknown_label.dump(), 422, "Apple"},
+        {"config without an output tag", predict_body(local_url(img.name), json::array({keypoint(50, 50, img.w, img.h)}), no_output).dump(), 422, "no output tag"},
+        {"output tag without toName", predict_body(local_url(img.name), json::array({keypoint(50, 50, img.w, img.h)}), broken_output).dump(), 422, "toName"},
         {"zero-size box", zero_box.dump(), 422, "zero size"},
         {"point outside the image", outside.dump(), 422, "outside"},
         {"local file missing", predict_body(local_url("missing.jpg"), json::array({keypoint(50, 50, 10, 10)})).dump(), 404, "image not found"},
@@ -351,7 +351,7 @@ TEST_F(ServerTest, BadInputsAnswerJsonErrorsAndTheServerKeepsServing) {
         EXPECT_NE(error.find(c.says), std::string::npos) << c.what << ": " << error;
         expect_click_ok(img);  // still serving
     }
-    EXPECT_EQ(error_of(post("/setup", json{{"schema", no_brush}})).first, 422);
+    EXPECT_EQ(error_of(post("/setup", json{{"schema", broken_output}})).first, 422);
     EXPECT_EQ(model_->embeds, 1);  // the good image was embedded once; bad ones never reached the model
 }
 

@@ -176,7 +176,8 @@ TEST(ServerE2E, SamVitMatchesGoldenCases) {
 }
 
 // The labeling templates shipped in examples/ work as they are: a smart keypoint under each
-// template's names comes back as a brush region under its BrushLabels.
+// template's names (on the photo, where the fixtures' first click gives a mask) comes back as
+// regions of its output tag.
 TEST(ServerE2E, ShippedTemplatesWork) {
     samtest::ServerProcess server(samtest::ServerProcess::Env{
         {"MOBILESAM_CHECKPOINT", samtest::golden("checkpoints/mobile_sam_random.pt")},
@@ -184,23 +185,28 @@ TEST(ServerE2E, ShippedTemplatesWork) {
     ASSERT_TRUE(server.wait_ready(60)) << server.log();
     httplib::Client client("127.0.0.1", server.port());
     client.set_read_timeout(120);
-    for (const char* file : {"advanced_sam.xml", "onnx_sam.xml"}) {
+    for (const char* file : {"advanced_sam.xml", "onnx_sam.xml", "bitmask_sam.xml", "polygon_sam.xml", "rectangle_sam.xml"}) {
         const std::string xml = samtest::read_file(std::string(SAM_SOURCE_DIR) + "/examples/" + file);
-        const sam::ls::BrushTarget t = sam::ls::parse_label_config(xml);
-        json point = {{"id", "p"}, {"type", "keypointlabels"}, {"from_name", "tag2"}, {"to_name", t.to_name},
-                      {"original_width", 17}, {"original_height", 9}, {"is_positive", true},
-                      {"value", {{"x", 50.0}, {"y", 50.0}, {"keypointlabels", {t.labels.at(0)}}}}};
-        json request = {{"tasks", {{{"id", 1}, {"data", {{t.data_key, "/data/local-files/?d=images/tiny.png"}}}}}},
+        const sam::ls::LabelConfig config = sam::ls::parse_label_config(xml);
+        const sam::ls::OutputTarget& t = config.output_for("");
+        json point = {{"id", "p"}, {"type", "keypointlabels"}, {"from_name", "kp"}, {"to_name", t.to_name},
+                      {"original_width", 769}, {"original_height", 770}, {"is_positive", true},
+                      {"value", {{"x", 60.007637328373356}, {"y", 81.77710407756605}, {"keypointlabels", {t.labels.at(0)}}}}};
+        json request = {{"tasks", {{{"id", 1}, {"data", {{t.data_key, "/data/local-files/?d=images/photo.jpg"}}}}}},
                         {"label_config", xml},
                         {"params", {{"context", {{"result", {point}}}}}}};
         auto res = client.Post("/predict", request.dump(), "application/json");
         ASSERT_TRUE(res) << file;
         ASSERT_EQ(res->status, 200) << file << ": " << res->body;
-        const json region = json::parse(res->body)["results"][0]["result"][0];
-        EXPECT_EQ(region["from_name"], t.from_name) << file;
-        EXPECT_EQ(region["to_name"], t.to_name) << file;
-        EXPECT_EQ(region["value"]["brushlabels"], json({t.labels.at(0)})) << file;
-        EXPECT_EQ(region["original_width"], 17) << file;
+        const json regions = json::parse(res->body)["results"][0]["result"];
+        ASSERT_GE(regions.size(), 1u) << file << ": " << res->body;
+        for (const json& region : regions) {
+            EXPECT_EQ(region["from_name"], t.from_name) << file;
+            EXPECT_EQ(region["to_name"], t.to_name) << file;
+            EXPECT_EQ(region["type"], sam::ls::result_type(t.kind)) << file;
+            EXPECT_EQ(region["value"][sam::ls::result_type(t.kind)], json({t.labels.at(0)})) << file;
+            EXPECT_EQ(region["original_width"], 769) << file;
+        }
     }
 }
 

@@ -279,23 +279,34 @@ TEST(DownloadScript, SkipsCompleteFilesAndRefusesWrongSizes) {
 }
 
 TEST(Templates, ExampleFilesParseToTheDocumentedNames) {
-    const std::map<std::string, std::vector<std::string>> labels = {
-        {"advanced_sam.xml", {"Foreground", "Background"}},
-        {"onnx_sam.xml", {"Banana", "Orange"}},
+    struct Expected {
+        sam::ls::OutputKind kind;
+        std::string from_name;
+        std::vector<std::string> labels;
+    };
+    const std::vector<std::string> car_person = {"Car", "Person"};
+    const std::map<std::string, Expected> expected = {
+        {"advanced_sam.xml", {sam::ls::OutputKind::Brush, "tag", {"Foreground", "Background"}}},
+        {"onnx_sam.xml", {sam::ls::OutputKind::Brush, "tag", {"Banana", "Orange"}}},
+        {"bitmask_sam.xml", {sam::ls::OutputKind::Bitmask, "mask", car_person}},
+        {"polygon_sam.xml", {sam::ls::OutputKind::Polygon, "polygon", car_person}},
+        {"rectangle_sam.xml", {sam::ls::OutputKind::Rectangle, "box", car_person}},
     };
     size_t seen = 0;
     for (const auto& e : fs::directory_iterator(kSource / "examples")) {
         if (e.path().extension() != ".xml") continue;
         const std::string name = e.path().filename().string();
-        ASSERT_TRUE(labels.count(name)) << "new template " << name << ": add its expected names here";
-        const sam::ls::BrushTarget t = sam::ls::parse_label_config(read_text(e.path()));
-        EXPECT_EQ(t.from_name, "tag") << name;
+        ASSERT_TRUE(expected.count(name)) << "new template " << name << ": add its expected names here";
+        const sam::ls::LabelConfig config = sam::ls::parse_label_config(read_text(e.path()));
+        const sam::ls::OutputTarget& t = config.output_for("image");
+        EXPECT_EQ(t.kind, expected.at(name).kind) << name;
+        EXPECT_EQ(t.from_name, expected.at(name).from_name) << name;
         EXPECT_EQ(t.to_name, "image") << name;
         EXPECT_EQ(t.data_key, "image") << name;
-        EXPECT_EQ(t.labels, labels.at(name)) << name;
+        EXPECT_EQ(t.labels, expected.at(name).labels) << name;
         ++seen;
     }
-    EXPECT_EQ(seen, labels.size());
+    EXPECT_EQ(seen, expected.size());
 }
 
 TEST(Templates, ReadmeTemplatesAreTheExampleFilesWithTheNamesItStates) {
@@ -315,16 +326,19 @@ TEST(Templates, ReadmeTemplatesAreTheExampleFilesWithTheNamesItStates) {
                 matched = true;
             }
         EXPECT_TRUE(matched) << "README template differs from every examples/*.xml:\n" << block;
-        sam::ls::parse_label_config(block);  // throws RequestError when unusable
+        sam::ls::parse_label_config(block).output_for("");  // throws RequestError when unusable
     }
-    EXPECT_EQ(files, (std::set<std::string>{"advanced_sam.xml", "onnx_sam.xml"}));
+    EXPECT_EQ(files, (std::set<std::string>{"advanced_sam.xml", "onnx_sam.xml", "bitmask_sam.xml", "polygon_sam.xml",
+                                            "rectangle_sam.xml"}));
 
-    // The README's template table states the names each template gives.
+    // The README's template table states the output tag and the names each template gives.
     const auto rows = readme_table("Template");
-    ASSERT_EQ(rows.size(), 2u) << "README template table not found";
+    ASSERT_EQ(rows.size(), 5u) << "README template table not found";
     for (const auto& row : rows) {
-        ASSERT_GE(row.size(), 5u);
-        const sam::ls::BrushTarget t = sam::ls::parse_label_config(read_text(kSource / row[0]));
+        ASSERT_GE(row.size(), 6u);
+        const sam::ls::LabelConfig config = sam::ls::parse_label_config(read_text(kSource / row[0]));
+        const sam::ls::OutputTarget& t = config.output_for("");
+        EXPECT_EQ(sam::ls::tag_name(t.kind), row[5]) << row[0];
         EXPECT_EQ(t.from_name, row[1]) << row[0];
         EXPECT_EQ(t.to_name, row[2]) << row[0];
         EXPECT_EQ(t.data_key, row[3]) << row[0];
@@ -333,12 +347,13 @@ TEST(Templates, ReadmeTemplatesAreTheExampleFilesWithTheNamesItStates) {
 }
 
 TEST(Templates, BrokenTemplateGivesTheSpecifiedError) {
-    // The README's troubleshooting promises these messages for a config without a brush.
+    // The README's troubleshooting promises this message for a config without an output tag.
     try {
-        sam::ls::parse_label_config("<View><Image name=\"image\" value=\"$image\"/></View>");
-        FAIL() << "a config without BrushLabels was accepted";
+        sam::ls::parse_label_config("<View><Image name=\"image\" value=\"$image\"/></View>").output_for("image");
+        FAIL() << "a config without an output tag was accepted";
     } catch (const sam::ls::RequestError& e) {
         EXPECT_EQ(e.status(), 422);
-        EXPECT_NE(std::string(e.what()).find("no BrushLabels"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("label config has no output tag"), std::string::npos) << e.what();
+        EXPECT_NE(read_text(kSource / "README.md").find("label config has no output tag"), std::string::npos);
     }
 }

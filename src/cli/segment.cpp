@@ -2,6 +2,7 @@
 // Writes the best mask as a PNG (white = inside) and prints the IoU predictions as JSON.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -80,14 +81,9 @@ int segment_main(int argc, char** argv) {
         const sam::RgbImage image = sam::read_image_file(image_path);
         const sam::Prediction pred = model->predict(model->embed(image), prompt);
         const int best = pred.best();
-        const std::vector<uint8_t> mask = sam::binary_mask(pred, best);
-        std::vector<uint8_t> png(mask.size());
-        int64_t area = 0;
-        for (size_t i = 0; i < mask.size(); ++i) {
-            png[i] = mask[i] ? 255 : 0;
-            area += mask[i] != 0;
-        }
-        sam::write_png_gray(out, image.width, image.height, png.data());
+        const std::vector<uint8_t> mask = sam::binary_mask(pred, best, 255);
+        const int64_t area = std::count(mask.begin(), mask.end(), uint8_t{255});
+        sam::write_png_gray(out, image.width, image.height, mask.data());
         std::printf("{\"model\": \"%s\", \"iou\": [", model->description().c_str());
         for (size_t i = 0; i < pred.iou.size(); ++i) std::printf("%s%.6f", i ? ", " : "", pred.iou[i]);
         std::printf("], \"best\": %d, \"area\": %lld, \"width\": %d, \"height\": %d, \"out\": \"%s\"}\n", best,

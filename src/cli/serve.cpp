@@ -27,7 +27,7 @@ std::string env_footer() {
     return s;
 }
 
-void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
+void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::string& refine) {
     app.add_option("--host", c.host, "address to listen on [HOST]");
     app.add_option("--port", c.port, "port to listen on, 0 for any free one [PORT]")->check(CLI::Range(0, 65535));
     app.add_option("--sam-choice", c.model.sam_choice, "MobileSAM, SAM or ONNX [SAM_CHOICE]");
@@ -71,6 +71,12 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
     app.add_option("--embedding-store-tls-ca", c.embedding_store_tls_ca, "[EMBEDDING_STORE_TLS_CA]");
     app.add_option("--embedding-store-tls-cert", c.embedding_store_tls_cert, "[EMBEDDING_STORE_TLS_CERT]");
     app.add_option("--embedding-store-tls-key", c.embedding_store_tls_key, "[EMBEDDING_STORE_TLS_KEY]");
+    app.add_option("--output-tag", c.output_tag, "output tag name [OUTPUT_TAG]");
+    app.add_option("--polygon-tolerance", c.polygon_tolerance, "pixels [POLYGON_TOLERANCE]")->check(CLI::PositiveNumber);
+    app.add_option("--polygon-max-points", c.polygon_max_points, "[POLYGON_MAX_POINTS]")->check(CLI::Range(3, 1 << 30));
+    app.add_option("--polygon-min-area", c.polygon_min_area, "pixels [POLYGON_MIN_AREA]")->check(CLI::NonNegativeNumber);
+    app.add_option("--refine-memory", c.refine_memory, "[REFINE_MEMORY]")->check(CLI::NonNegativeNumber);
+    app.add_option("--refine-with-previous-mask", refine, "true or false [REFINE_WITH_PREVIOUS_MASK]");
 }
 
 }  // namespace
@@ -94,11 +100,12 @@ int serve_main(int argc, char** argv) {
     }
     CLI::App app{"sam-ml-backend: Segment Anything for Label Studio (ML backend API)", "sam-ml-backend serve"};
     app.footer(env_footer());
-    std::string verify_ssl;
-    add_flags(app, config, verify_ssl);
+    std::string verify_ssl, refine;
+    add_flags(app, config, verify_ssl, refine);
     try {
         app.parse(argc, argv);
         if (!verify_ssl.empty()) config.verify_ssl = sam::server::parse_bool("--verify-ssl", verify_ssl);
+        if (!refine.empty()) config.refine_with_previous_mask = sam::server::parse_bool("--refine-with-previous-mask", refine);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const std::exception& e) {

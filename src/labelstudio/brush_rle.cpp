@@ -110,9 +110,18 @@ std::vector<uint8_t> encode_brush_rle(const uint8_t* mask, int width, int height
     return w.finish();
 }
 
-std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int index) {
+std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int index, int64_t* area) {
     BrushRleWriter w(prediction.orig_w, prediction.orig_h);
-    for_each_mask_row(prediction, index, [&](const uint8_t* row) { w.add_row(row); });
+    int64_t inside = 0;
+    for_each_mask_row(prediction, index, [&](const uint8_t* row) {
+        w.add_row(row);
+        if (!area) return;
+        const int width = prediction.orig_w;  // locals, so that the loop vectorises
+        int64_t row_inside = 0;
+        for (int x = 0; x < width; ++x) row_inside += row[x] != 0;
+        inside += row_inside;
+    });
+    if (area) *area = inside;
     return w.finish();
 }
 

@@ -44,9 +44,9 @@ private:
 std::vector<uint8_t> encode_brush_rle(const uint8_t* mask, int width, int height);
 
 // encode_brush_rle(binary_mask(prediction, index)) without the full-size mask: rows streamed
-// from the upscaling straight into the encoder. Throws what for_each_mask_row and
-// encode_brush_rle throw.
-std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int index);
+// from the upscaling straight into the encoder. `area`, when given, receives the number of
+// pixels inside. Throws what for_each_mask_row and encode_brush_rle throw.
+std::vector<uint8_t> brush_rle_from_prediction(const Prediction& prediction, int index, int64_t* area = nullptr);
 
 // The inverse (what Label Studio's frontend does), reading the alpha channel: a 0/1 mask of
 // width*height. Accepts any word size and run-length field sizes the header declares.

@@ -129,11 +129,14 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
     }
 }
 
-std::vector<uint8_t> binary_mask(const Prediction& p, int index) {
+std::vector<uint8_t> binary_mask(const Prediction& p, int index, uint8_t inside) {
     std::vector<uint8_t> mask;
+    size_t at = 0;
     for_each_mask_row(p, index, [&](const uint8_t* row) {
-        if (mask.empty()) mask.reserve(static_cast<size_t>(p.orig_h) * p.orig_w);
-        mask.insert(mask.end(), row, row + p.orig_w);
+        if (mask.empty()) mask.resize(static_cast<size_t>(p.orig_h) * p.orig_w);
+        uint8_t* dst = mask.data() + at;
+        for (int x = 0; x < p.orig_w; ++x) dst[x] = row[x] ? inside : 0;
+        at += static_cast<size_t>(p.orig_w);
     });
     return mask;
 }

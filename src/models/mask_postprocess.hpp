@@ -20,7 +20,8 @@ using MaskRowSink = std::function<void(const uint8_t* row)>;
 // std::out_of_range for a mask index the prediction does not have.
 void for_each_mask_row(const Prediction& prediction, int index, const MaskRowSink& sink);
 
-// The whole mask: 0/1 bytes, orig_h * orig_w, row-major (the rows of for_each_mask_row).
-std::vector<uint8_t> binary_mask(const Prediction& prediction, int index);
+// The whole mask in one pass: orig_h * orig_w bytes, row-major (the rows of for_each_mask_row),
+// `inside` where the mask is set (1, or 255 for an 8-bit image), 0 elsewhere.
+std::vector<uint8_t> binary_mask(const Prediction& prediction, int index, uint8_t inside = 1);
 
 }  // namespace sam

@@ -51,6 +51,10 @@ struct Prediction {
     Tensor full;
     int orig_w = 0, orig_h = 0, input_w = 0, input_h = 0;
     int best() const;  // index of the highest IoU
+    // Mask `index`'s low-res logits as a copy of shape [1, 256, 256], ready to be the next
+    // prompt's mask_input (refinement); undefined when the backend gave no low-res logits.
+    // Throws std::out_of_range for a mask index the prediction does not have.
+    Tensor mask_input(int index) const;
 };
 
 class Segmenter {

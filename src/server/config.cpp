@@ -50,6 +50,12 @@ const std::vector<EnvDoc>& env_docs() {
         {"EMBEDDING_STORE_TLS_CA", "rediss://: CA certificates (PEM) to check the server with (default: the system's)"},
         {"EMBEDDING_STORE_TLS_CERT", "rediss://: client certificate (PEM), when Redis asks for one"},
         {"EMBEDDING_STORE_TLS_KEY", "rediss://: the client certificate's key (PEM)"},
+        {"OUTPUT_TAG", "name of the output tag to answer into when the config has several (default: by the README's rule)"},
+        {"POLYGON_TOLERANCE", "polygon simplification tolerance, pixels (default 1.5)"},
+        {"POLYGON_MAX_POINTS", "vertices per polygon; the tolerance is raised until it fits (default 1000, at least 3)"},
+        {"POLYGON_MIN_AREA", "separate mask parts smaller than this many pixels give no polygon (default 16)"},
+        {"REFINE_MEMORY", "previous answers remembered to refine the next click (default 32, 256 KiB each)"},
+        {"REFINE_WITH_PREVIOUS_MASK", "feed the previous answer's mask to a click that adds points (default true)"},
     };
     return docs;
 }
@@ -152,6 +158,13 @@ ServerConfig config_from_env() {
     set_str(c.embedding_store_tls_ca, "EMBEDDING_STORE_TLS_CA");
     set_str(c.embedding_store_tls_cert, "EMBEDDING_STORE_TLS_CERT");
     set_str(c.embedding_store_tls_key, "EMBEDDING_STORE_TLS_KEY");
+    set_str(c.output_tag, "OUTPUT_TAG");
+    if (const char* v = env("POLYGON_TOLERANCE")) c.polygon_tolerance = to_double("POLYGON_TOLERANCE", v);
+    set_int(c.polygon_max_points, "POLYGON_MAX_POINTS", 3);
+    set_int(c.polygon_min_area, "POLYGON_MIN_AREA", 0);
+    set_int(c.refine_memory, "REFINE_MEMORY", 0);
+    if (const char* v = env("REFINE_WITH_PREVIOUS_MASK"))
+        c.refine_with_previous_mask = parse_bool("REFINE_WITH_PREVIOUS_MASK", v);
     return c;
 }
 

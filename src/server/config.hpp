@@ -49,6 +49,13 @@ struct ServerConfig {
     int embedding_store_timeout_ms = 20;   // longest wait for Redis without progress
     double embedding_store_wait = 30;      // seconds to wait for another replica's encoding
     std::string embedding_store_tls_ca, embedding_store_tls_cert, embedding_store_tls_key;
+
+    std::string output_tag;           // OUTPUT_TAG: the output control to answer into when a config has several
+    double polygon_tolerance = 1.5;   // pixels, polygon simplification
+    int polygon_max_points = 1000;    // vertices per polygon region
+    int64_t polygon_min_area = 16;    // square pixels: smaller separate parts give no region
+    int refine_memory = 32;           // remembered previous answers (256 KiB each)
+    bool refine_with_previous_mask = true;
 };
 
 // One documented environment variable (for --help).

@@ -57,9 +57,7 @@ HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segment
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
     store_ = open_embedding_store(config, model_->model_key());
-    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
-                                                DecodeLimits{config.max_image_pixels}, config.model_version,
-                                                store_.get());
+    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_, config, store_.get());
     routes_ = std::make_unique<Routes>(config_, *model_, fetcher_, *predict_);
     // Every waiting request holds a connection: the connection limit bounds this queue.
     requests_ = std::make_unique<WorkerPool>("request", config_.threads, static_cast<size_t>(config_.max_connections));

@@ -1,14 +1,12 @@
 #include "server/predict_handler.hpp"
 
 #include <algorithm>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
-#include "labelstudio/brush_result.hpp"
-#include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
+#include "labelstudio/interactive_events.hpp"
 #include "labelstudio/request_json.hpp"
 #include "tensor/allocator.hpp"
 
@@ -18,16 +16,6 @@ using nlohmann::json;
 using ls::RequestError;
 
 namespace {
-
-// Region ids only need to be unique within a task, as Label Studio's own short ids.
-std::string region_id() {
-    static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    thread_local std::mt19937 rng(std::random_device{}());
-    std::uniform_int_distribution<int> pick(0, sizeof(digits) - 2);
-    std::string id(10, ' ');
-    for (char& c : id) c = digits[pick(rng)];
-    return id;
-}
 
 const json& tasks_of(const json& request) {
     if (!request.is_object()) throw RequestError(400, "request body must be a JSON object");
@@ -63,7 +51,7 @@ int64_t task_id_of(const json& task) {
     return it->get<int64_t>();
 }
 
-std::string image_url_of(const json& task, const ls::BrushTarget& target) {
+std::string image_url_of(const json& task, const ls::OutputTarget& target) {
     std::string who = "task " + std::to_string(task_id_of(task));
     auto data = task.find("data");
     if (data == task.end() || !data->is_object()) throw RequestError(400, who + " has no 'data' object");
@@ -82,14 +70,7 @@ std::string image_url_of(const json& task, const ls::BrushTarget& target) {
 
 // The prompt in the decoded image's pixels: Label Studio's percent coordinates were scaled by
 // the size it displayed; if the decoded size differs (it should not), rescale.
-void check_prompt(ls::ContextPrompt& cp, const ImageEmbedding& e, const ls::BrushTarget& target) {
-    if (!target.labels.empty() &&
-        std::find(target.labels.begin(), target.labels.end(), cp.label) == target.labels.end()) {
-        std::string known;
-        for (const auto& l : target.labels) known += (known.empty() ? "" : ", ") + l;
-        throw RequestError(422, "label '" + ls::printable(cp.label, 60) + "' is not a label of BrushLabels '" +
-                                    ls::printable(target.from_name, 60) + "' (" + ls::printable(known, 200) + ")");
-    }
+void check_prompt(ls::ContextPrompt& cp, const ImageEmbedding& e) {
     if (cp.original_width != e.orig_w || cp.original_height != e.orig_h) {
         spdlog::warn("context says {}x{}, image is {}x{}: rescaling the prompt", cp.original_width,
                      cp.original_height, e.orig_w, e.orig_h);
@@ -113,18 +94,35 @@ void check_prompt(ls::ContextPrompt& cp, const ImageEmbedding& e, const ls::Brus
     }
 }
 
+// The refinement memory's key: task, image, output tag and label, length-prefixed so that no
+// two different tuples give the same string.
+std::string refine_key(int64_t task_id, const std::string& image, const std::string& tag, const std::string& label) {
+    std::string key = std::to_string(task_id);
+    for (const std::string* part : {&image, &tag, &label}) {
+        key += '|';
+        key += std::to_string(part->size());
+        key += ':';
+        key += *part;
+    }
+    return key;
+}
+
+json task_answer(json result) { return {{"result", std::move(result)}}; }
+
 }  // namespace
 
 PredictHandler::PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
-                               Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version,
-                               EmbeddingStore* store)
+                               Prefetcher& prefetcher, const ServerConfig& config, EmbeddingStore* store)
     : model_(std::move(model)),
       fetcher_(fetcher),
       cache_(cache),
       store_(store),
       prefetcher_(prefetcher),
-      limits_(limits),
-      model_version_(std::move(model_version)) {}
+      limits_{config.max_image_pixels},
+      model_version_(config.model_version),
+      output_tag_(config.output_tag),
+      output_options_{{config.polygon_tolerance, config.polygon_max_points, static_cast<double>(config.polygon_min_area)}},
+      refine_(config.refine_with_previous_mask ? static_cast<size_t>(config.refine_memory) : 0) {}
 
 CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::string& key) {
     return cache_.get_or_compute(key, std::function<ComputedEmbedding()>([&] {
@@ -146,18 +144,15 @@ CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::str
     }));
 }
 
-CacheLookup PredictHandler::embedding_for(const std::string& url, int64_t task_id) {
-    ls::ImageSource source = fetcher_.resolve(url, task_id);
-    return lookup(source, fetcher_.identity(source));
-}
-
 bool PredictHandler::ready(const json& request) {
-    const json& tasks = tasks_of(request);
-    if (!ls::find_context_result(request)) return true;
-    tasks_to_predict(request);
-    auto target = configs_.get(label_config_of(request));
+    if (!request.is_object()) throw RequestError(400, "request body must be a JSON object");
+    const json* result = ls::find_context_result(request);
+    if (!result || ls::context_event(request) != ls::ContextEvent::Predict) return true;
+    const json& tasks = tasks_to_predict(request);
+    auto config = configs_.get(label_config_of(request));
+    const ls::OutputTarget& target = config->output_for(ls::prompt_from_context(*result).image, output_tag_);
     for (const json& task : tasks) {
-        ls::ImageSource source = fetcher_.resolve(image_url_of(task, *target), task_id_of(task));
+        ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id_of(task));
         if (!cache_.cached(fetcher_.identity(source))) return false;
     }
     return true;
@@ -165,16 +160,35 @@ bool PredictHandler::ready(const json& request) {
 
 PredictOutcome PredictHandler::handle(const json& request) {
     PredictOutcome outcome;
+    if (!request.is_object()) throw RequestError(400, "request body must be a JSON object");
+    const ls::ContextEvent event = ls::context_event(request);
+    if (event == ls::ContextEvent::Capabilities) {
+        // Asked once per backend, whatever the task: which prompts and output tags this backend serves.
+        json region = ls::capabilities_region(model_->description(), model_version_);
+        json answer = task_answer(json::array({std::move(region)}));
+        answer["model_version"] = model_version_;
+        outcome.body = {{"results", json::array({std::move(answer)})}};
+        return outcome;
+    }
     const json& tasks = tasks_of(request);
+    if (event == ls::ContextEvent::Prewarm) {
+        auto config = configs_.get(label_config_of(request));
+        const ls::OutputTarget& target = config->output_for("", output_tag_);
+        json results = json::array();
+        for (const json& task : tasks) results.push_back(prewarm_task(task, target, outcome));
+        outcome.body = {{"results", std::move(results)}};
+        return outcome;
+    }
     const json* result = ls::find_context_result(request);
     if (!result) {
         // Label Studio asks this when a task opens: answer now, embed while the annotator looks.
         outcome.body = {{"results", json::array()}};
         if (!tasks.empty() && request.contains("label_config") && request["label_config"].is_string()) {
             try {
-                auto target = configs_.get(request["label_config"].get<std::string>());
+                auto config = configs_.get(request["label_config"].get<std::string>());
+                const ls::OutputTarget& target = config->output_for("", output_tag_);
                 for (size_t i = 0; i < std::min(tasks.size(), kMaxPrefetchTasks); ++i)
-                    prefetch_task(tasks[i], *target, outcome);
+                    prefetch_task(tasks[i], target, outcome);
             } catch (const std::exception& e) {
                 spdlog::debug("no prefetch: {}", ls::printable(e.what(), 1000));
             }
@@ -182,41 +196,76 @@ PredictOutcome PredictHandler::handle(const json& request) {
         return outcome;
     }
     tasks_to_predict(request);
-    auto target = configs_.get(label_config_of(request));
+    auto config = configs_.get(label_config_of(request));
     json results = json::array();
-    for (const json& task : tasks) results.push_back(predict_task(task, *target, *result, outcome));
+    for (const json& task : tasks) results.push_back(predict_task(task, *config, *result, outcome));
     outcome.body = {{"results", std::move(results)}};
     return outcome;
 }
 
-json PredictHandler::predict_task(const json& task, const ls::BrushTarget& target, const json& context_result,
+json PredictHandler::predict_task(const json& task, const ls::LabelConfig& config, const json& context_result,
                                   PredictOutcome& outcome) {
-    ls::ContextPrompt cp = ls::prompt_from_context(context_result, target);
-    CacheLookup got = embedding_for(image_url_of(task, target), task_id_of(task));
+    ls::ContextPrompt cp = ls::prompt_from_context(context_result);
+    const ls::OutputTarget& target = config.output_for(cp.image, output_tag_);
+    if (!output_tag_.empty() && target.from_name != output_tag_)
+        spdlog::warn("OUTPUT_TAG '{}' is not an output tag of this config's Image '{}': answering into {} '{}'",
+                     output_tag_, target.to_name, ls::tag_name(target.kind), target.from_name);
+    const ls::OutputLabel label = ls::output_label(cp.label, target);
+    if (label.substituted)
+        spdlog::warn("label '{}' is not a label of {} '{}': the answer carries its first label '{}'", *cp.label,
+                     ls::tag_name(target.kind), target.from_name, label.label);
+
+    const int64_t task_id = task_id_of(task);
+    const ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id);
+    const std::string image_key = fetcher_.identity(source);
+    CacheLookup got = lookup(source, image_key);
     (got.hit ? outcome.cache_hits : outcome.cache_misses)++;
     outcome.store_hits += got.from_store;
     const ImageEmbedding& e = *got.embedding;
-    check_prompt(cp, e, target);
+    check_prompt(cp, e);
 
-    Prediction pred = model_->predict(e, cp.prompt);
+    // The annotator added a click to the previous prompt on this object: refine the previous
+    // answer. SAM's interactive loop asks for a single mask then (the prompt is no longer
+    // ambiguous: it always has two clicks or a box and a click).
+    const std::string memory_key = refine_key(task_id, image_key, target.from_name, label.label);
+    Prompt prompt = std::move(cp.prompt);
+    prompt.mask_input = refine_.previous_mask(memory_key, prompt);
+    if (prompt.mask_input.defined()) {
+        prompt.multimask = false;
+        spdlog::debug("task {}: refining the previous answer ({} points)", task_id, prompt.points.size());
+    }
+
+    Prediction pred = model_->predict(e, prompt);
     if (pred.iou.empty()) throw std::runtime_error("model returned no mask");
     // Ambiguous prompt: the reference keeps the mask with the highest predicted IoU.
-    const int index = cp.prompt.multimask ? pred.best() : 0;
-    // Upscaled rows go straight into the encoder: no full-size mask (12 MB at 4000x3000).
-    const std::vector<uint8_t> rle = ls::brush_rle_from_prediction(pred, index);
-    float score = pred.iou[index];
-    json region = ls::make_brush_region(target, cp.label, e.orig_w, e.orig_h, rle, score, region_id());
-    return {{"result", json::array({std::move(region)})}, {"model_version", model_version_}, {"score", score}};
+    const int index = prompt.multimask ? pred.best() : 0;
+    refine_.remember(memory_key, prompt, pred.mask_input(index));
+    const float score = pred.iou[index];
+    json regions = ls::output_regions(pred, index, target, label.label, score, output_options_);
+    json answer = task_answer(std::move(regions));
+    answer["model_version"] = model_version_;
+    answer["score"] = score;
+    return answer;
 }
 
-void PredictHandler::prefetch_task(const json& task, const ls::BrushTarget& target, PredictOutcome& outcome) {
+json PredictHandler::prewarm_task(const json& task, const ls::OutputTarget& target, PredictOutcome& outcome) {
+    const ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id_of(task));
+    const bool cached = cache_.cached(fetcher_.identity(source));
+    const bool pending = !cached && prefetch_task(task, target, outcome);
+    json answer = task_answer(json::array({ls::prewarm_ack_region(target, cached, pending)}));
+    answer["model_version"] = model_version_;
+    return answer;
+}
+
+bool PredictHandler::prefetch_task(const json& task, const ls::OutputTarget& target, PredictOutcome& outcome) {
     ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id_of(task));
     std::string key = fetcher_.identity(source);
-    if (cache_.cached_or_computing(key)) return;
+    if (cache_.cached_or_computing(key) || prefetcher_.waiting(key)) return true;
     bool queued = prefetcher_.submit(key, [this, source, key] {
         if (!cache_.cached_or_computing(key)) lookup(source, key);  // a click may have come first
     });
     if (queued) outcome.prefetched++;
+    return queued;
 }
 
 }  // namespace sam::server

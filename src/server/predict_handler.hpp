@@ -1,7 +1,9 @@
 // The /predict logic, free of HTTP: Label Studio's request JSON in, its answer JSON out.
-// For each task: resolve the image, get its embedding (cache, single flight), turn the
-// context into a prompt, predict, keep the best mask when ambiguous, encode the brush RLE.
-// Without context it answers {"results": []} and queues the tasks' embeddings in the background.
+// For each task: turn the context into a prompt, pick the output tag it answers into, resolve
+// the image, get its embedding (cache, single flight), predict (refining the previous answer when
+// the annotator added a click), keep the best mask when ambiguous, encode the regions.
+// Without context it answers {"results": []} and queues the tasks' embeddings in the background;
+// the interactive events `capabilities` and `prewarm` answer at once.
 #pragma once
 
 #include <memory>
@@ -11,11 +13,14 @@
 
 #include "io/image.hpp"
 #include "labelstudio/label_config.hpp"
+#include "labelstudio/output_regions.hpp"
 #include "models/segmenter.hpp"
+#include "server/config.hpp"
 #include "server/embedding_cache.hpp"
 #include "server/embedding_store.hpp"
 #include "server/image_fetcher.hpp"
 #include "server/prefetcher.hpp"
+#include "server/refine_memory.hpp"
 
 namespace sam::server {
 
@@ -30,8 +35,7 @@ class PredictHandler {
 public:
     // store: the shared level under the cache, or nullptr.
     PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
-                   Prefetcher& prefetcher, const DecodeLimits& limits, std::string model_version,
-                   EmbeddingStore* store = nullptr);
+                   Prefetcher& prefetcher, const ServerConfig& config, EmbeddingStore* store = nullptr);
 
     // Label Studio sends one task per click; more are refused (400) so one request cannot
     // hold a worker for many images. Without context only the first tasks are prefetched.
@@ -46,13 +50,13 @@ public:
     // ls::RequestError for a request handle() would refuse before touching an image.
     bool ready(const nlohmann::json& request);
 
-    // The embedding of the image a task URL names, from the cache or computed now.
-    CacheLookup embedding_for(const std::string& url, int64_t task_id);
-
 private:
-    nlohmann::json predict_task(const nlohmann::json& task, const ls::BrushTarget& target,
+    nlohmann::json predict_task(const nlohmann::json& task, const ls::LabelConfig& config,
                                 const nlohmann::json& context_result, PredictOutcome& outcome);
-    void prefetch_task(const nlohmann::json& task, const ls::BrushTarget& target, PredictOutcome& outcome);
+    nlohmann::json prewarm_task(const nlohmann::json& task, const ls::OutputTarget& target, PredictOutcome& outcome);
+    // Queues the image's embedding unless it is cached or being computed; true when it is now
+    // embedding (or waiting to be).
+    bool prefetch_task(const nlohmann::json& task, const ls::OutputTarget& target, PredictOutcome& outcome);
     CacheLookup lookup(const ls::ImageSource& source, const std::string& key);
 
     std::shared_ptr<const Segmenter> model_;
@@ -62,6 +66,9 @@ private:
     Prefetcher& prefetcher_;
     DecodeLimits limits_;
     std::string model_version_;
+    std::string output_tag_;  // OUTPUT_TAG
+    ls::OutputOptions output_options_;
+    RefineMemory refine_;
     ls::LabelConfigCache configs_;
 };
 

@@ -34,6 +34,13 @@ bool Prefetcher::submit(const std::string& key, std::function<void()> job) {
     return true;
 }
 
+bool Prefetcher::waiting(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    for (const Job& j : queue_)
+        if (j.key == key) return true;
+    return false;
+}
+
 int64_t Prefetcher::queued() const {
     std::lock_guard lock(mutex_);
     return queued_;

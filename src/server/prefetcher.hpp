@@ -21,6 +21,8 @@ public:
 
     // false when the job was dropped (queue full) or the key is already queued.
     bool submit(const std::string& key, std::function<void()> job);
+    // A job for `key` is queued and has not started.
+    bool waiting(const std::string& key) const;
 
     int64_t queued() const;   // accepted so far
     int64_t dropped() const;  // refused so far
