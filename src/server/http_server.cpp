@@ -5,11 +5,14 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
 #include "labelstudio/label_config.hpp"
+#include "server/basic_auth.hpp"
 
 namespace sam::server {
 
@@ -17,21 +20,6 @@ using nlohmann::json;
 using ls::RequestError;
 
 namespace {
-
-// Standard base64 (Basic auth) from the URL-safe alphabet the presign URLs use.
-std::string base64(const std::string& in) {
-    std::string out = ls::base64url_encode(in);
-    for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    return out;
-}
-
-// Compares every byte whatever the first difference, so timing does not reveal the secret.
-bool constant_time_equal(const std::string& a, const std::string& b) {
-    size_t n = std::max(a.size(), b.size());
-    unsigned diff = a.size() != b.size();
-    for (size_t i = 0; i < n; ++i) diff |= uint8_t(i < a.size() ? a[i] : 0) ^ uint8_t(i < b.size() ? b[i] : 0);
-    return diff == 0;
-}
 
 void send_json(httplib::Response& res, int status, const json& body) {
     res.status = status;
@@ -82,9 +70,7 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::authorized(const httplib::Request& req) const {
-    if (config_.basic_auth_user.empty() && config_.basic_auth_pass.empty()) return true;
-    std::string expected = "Basic " + base64(config_.basic_auth_user + ":" + config_.basic_auth_pass);
-    return constant_time_equal(req.get_header_value("Authorization"), expected);
+    return basic_auth_allows(config_.basic_auth_user, config_.basic_auth_pass, req.get_header_value("Authorization"));
 }
 
 void HttpServer::routes() {
@@ -130,9 +116,18 @@ void HttpServer::routes() {
         json body = parse_body(req);
         if (!body.is_object()) throw RequestError(400, "request body must be a JSON object");
         std::string hostname = optional_string(body, "hostname"), token = optional_string(body, "access_token");
-        if (!hostname.empty() && !token.empty()) fetcher_.adopt_label_studio(hostname, token);
+        fetcher_.adopt_label_studio(hostname, token);
+        // Any other answer than 200 makes Label Studio mark the model failed, so a template this
+        // backend cannot serve (its default <View></View>, no output tag) is only logged here;
+        // /predict answers its 422 with the same words.
         std::string schema = optional_string(body, "schema");
-        if (!schema.empty()) ls::parse_label_config(schema);  // tells the user now if the template cannot work
+        try {
+            if (!schema.empty()) ls::parse_label_config(schema);
+        } catch (const RequestError& e) {
+            if (e.status() != 422) throw;
+            spdlog::warn("/setup for project {}: {}; predictions fail until the labeling interface is fixed",
+                         body.value("project", json()).dump().substr(0, 100), e.what());
+        }
         send_json(res, 200, {{"model_version", config_.model_version}});
     }));
 
@@ -221,7 +216,14 @@ void HttpServer::serve() {
 void HttpServer::start() {
     bind();
     // Bound already: connections wait in the backlog until the loop starts accepting.
-    thread_ = std::thread([this] { http_->listen_after_bind(); });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    thread_ = std::thread([this, done] {
+        http_->listen_after_bind();
+        *done = true;
+    });
+    // cpp-httplib's stop() does nothing before the loop runs: a stop() right after start()
+    // would leave the loop running and the join in stop() waiting forever.
+    while (!http_->is_running() && !*done) std::this_thread::sleep_for(std::chrono::microseconds(100));
 }
 
 void HttpServer::stop() {
