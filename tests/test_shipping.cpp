@@ -200,14 +200,20 @@ void add_dpkg_query(Stubs& s, const std::string& missing) {
     s.add("dpkg-query", "for p; do :; done; [ \"$p\" = " + quote(missing) + " ] && exit 1; echo 'install ok installed'");
 }
 
+// What install-deps.sh needs, for user id `uid`: dpkg-query, id, apt-get (recording), grep, env.
+void add_apt(Stubs& s, const std::string& missing, const std::string& uid) {
+    add_dpkg_query(s, missing);
+    s.add("id", "echo " + uid);
+    s.add("apt-get");
+    s.link("grep");
+    s.link("env");
+}
+
 }  // namespace
 
 TEST(InstallDeps, AsAUserWithoutSudoItNamesWhatToRunAsRoot) {
     Stubs s;
-    add_dpkg_query(s, "libdnnl-dev");
-    s.add("id", "echo 1000");
-    s.add("apt-get");
-    s.link("grep");
+    add_apt(s, "libdnnl-dev", "1000");
     const CmdResult r = install_deps(s);
     EXPECT_EQ(r.code, 1) << r.output;
     EXPECT_NE(r.output.find("missing packages: libdnnl-dev"), std::string::npos) << r.output;
@@ -219,22 +225,15 @@ TEST(InstallDeps, AsAUserWithoutSudoItNamesWhatToRunAsRoot) {
 
 TEST(InstallDeps, AsAUserWithSudoItInstallsOnlyWhatIsMissing) {
     Stubs s;
-    add_dpkg_query(s, "libdnnl-dev");
-    s.add("id", "echo 1000");
-    s.add("apt-get");
+    add_apt(s, "libdnnl-dev", "1000");
     s.add("sudo", "exec \"$@\"");
-    s.link("grep");
-    s.link("env");
     const CmdResult r = install_deps(s);
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_EQ(s.calls("sudo"), "apt-get update -qq\nenv DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                                "--no-install-recommends libdnnl-dev\n");
     // Nothing missing: no root, no network.
     Stubs none;
-    add_dpkg_query(none, "");
-    none.add("id", "echo 1000");
-    none.add("apt-get");
-    none.link("grep");
+    add_apt(none, "", "1000");
     const CmdResult r2 = install_deps(none);
     EXPECT_EQ(r2.code, 0) << r2.output;
     EXPECT_NE(r2.output.find("all packages present"), std::string::npos) << r2.output;
@@ -336,19 +335,12 @@ TEST(Dockerfile, BuildStageInstallsTheBuildPackagesOfInstallDeps) {
     EXPECT_NE(dockerfile.find("ARG DOWNLOAD_BASE_URL"), std::string::npos);
     // --build-only keeps every library needed to build and drops only tools of the tests.
     Stubs s;
-    add_dpkg_query(s, "libdnnl-dev");
-    s.add("id", "echo 0");
-    s.add("apt-get");
-    s.link("grep");
-    s.link("env");
+    add_apt(s, "libdnnl-dev", "0");
     const CmdResult r = install_deps(s, "--build-only");
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(s.calls("apt-get").find("libdnnl-dev"), std::string::npos) << s.calls("apt-get");
     Stubs all;
-    add_dpkg_query(all, "libgtest-dev");
-    all.add("id", "echo 0");
-    all.add("apt-get");
-    all.link("grep");
+    add_apt(all, "libgtest-dev", "0");
     const CmdResult r2 = install_deps(all, "--build-only");
     EXPECT_EQ(r2.code, 0) << r2.output;
     EXPECT_EQ(all.calls("apt-get"), "") << "a test library in the Docker build stage";
