@@ -38,7 +38,7 @@ COPY --from=build /src/build/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       $(cat /tmp/runtime-packages) ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/runtime-packages
 
 RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin sam
 COPY --from=build /src/build/sam-ml-backend /usr/local/bin/sam-ml-backend
