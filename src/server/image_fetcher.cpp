@@ -114,8 +114,6 @@ ImageFetcher::ImageFetcher(const ls::UrlContext& context, const std::string& tok
         auth_ = std::make_shared<LabelStudioAuth>(use.url, use.token, "LABEL_STUDIO_API_KEY", options_);
 }
 
-ImageFetcher::~ImageFetcher() = default;
-
 bool ImageFetcher::adopt_label_studio(const std::string& hostname, const std::string& token) {
     if (!ls::setup_credentials_apply(environment_, {hostname, token})) return false;
     std::lock_guard lock(mutex_);

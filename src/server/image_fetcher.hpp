@@ -45,10 +45,10 @@ public:
     // `context.label_studio_url` and `token` are the environment's LABEL_STUDIO_URL and
     // LABEL_STUDIO_API_KEY: used together or not at all (a warning is logged for one alone).
     ImageFetcher(const ls::UrlContext& context, const std::string& token, const FetchOptions& options);
-    ~ImageFetcher();
 
     // Label Studio's address and token from /setup: used as a pair, only when the environment
-    // sets neither, replacing an earlier pair. Returns whether they are now in use.
+    // does not set both (a half is ignored), replacing an earlier pair. Returns whether they
+    // are now in use.
     bool adopt_label_studio(const std::string& hostname, const std::string& token);
 
     ls::ImageSource resolve(const std::string& url, int64_t task_id) const;
