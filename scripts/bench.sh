@@ -3,11 +3,12 @@
 # line per figure ({"name", "unit", "median", "min", "max", "runs", ...}); all lines go to
 # stdout and to $BUILD_DIR/bench-results.jsonl. Diagnostics go to stderr.
 # Usage: scripts/bench.sh [name...]   e.g. scripts/bench.sh bench_model bench_server
-# Environment: BUILD_DIR (default build), MOBILESAM_CHECKPOINT (default: the golden random
-# MobileSAM checkpoint, ../shared/golden).
+# Environment: BUILD_DIR (default build-bench, apart from run.sh's build/ and test.sh's
+# build-test/), MOBILESAM_CHECKPOINT (default: the golden random MobileSAM checkpoint,
+# ../shared/golden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR="${BUILD_DIR:-build}"
+BUILD_DIR="${BUILD_DIR:-build-bench}"
 JOBS="${JOBS:-$(nproc)}"
 
 if [ "$#" -gt 0 ]; then

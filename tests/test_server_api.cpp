@@ -1,6 +1,7 @@
 // The HTTP server in-process with a fake Segmenter (deterministic masks from the prompt) and a
-// fake Label Studio: every route's shape, basic auth, every bad input the issue lists, the
-// cache (hit on the second click, single flight, prefetch), and 50 concurrent requests.
+// fake Label Studio: every route's shape, basic auth, /setup for any template, legacy and
+// personal access tokens, presigned cloud keys, every bad input the issue lists, the cache (hit
+// on the second click, single flight, prefetch), and 50 concurrent requests.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -298,6 +299,11 @@ TEST_F(ServerTest, BasicAuth) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
     expect_click_ok(kImages[4]);
+    // RFC 7235: the scheme name is case-insensitive.
+    httplib::Client plain("127.0.0.1", server_->port());
+    res = plain.Get("/health", httplib::Headers{{"Authorization", "basic YW5uOnMzY3JldA=="}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
 }
 
 TEST_F(ServerTest, BadInputsAnswerJsonErrorsAndTheServerKeepsServing) {
@@ -351,8 +357,68 @@ TEST_F(ServerTest, BadInputsAnswerJsonErrorsAndTheServerKeepsServing) {
         EXPECT_NE(error.find(c.says), std::string::npos) << c.what << ": " << error;
         expect_click_ok(img);  // still serving
     }
-    EXPECT_EQ(error_of(post("/setup", json{{"schema", broken_output}})).first, 422);
+    // Label Studio must be able to connect: /setup says 200 and logs what /predict will refuse.
+    EXPECT_EQ(post("/setup", json{{"schema", no_output}})->status, 200);
+    EXPECT_EQ(post("/setup", json{{"schema", broken_output}})->status, 200);
     EXPECT_EQ(model_->embeds, 1);  // the good image was embedded once; bad ones never reached the model
+}
+
+// Label Studio calls /setup on connect and on every refresh; anything but 200 marks the model
+// failed. Templates this backend cannot serve connect, and /predict says what is missing.
+TEST_F(ServerTest, SetupAnswers200ForEveryParseableSchema) {
+    start();
+    const std::string no_output = R"(<View><Image name="image" value="$image"/><KeyPointLabels name="kp" toName="image"><Label value="Banana"/></KeyPointLabels></View>)";
+    for (const std::string& schema : {std::string("<View></View>"), no_output, kConfig, std::string()}) {
+        auto res = post("/setup", json{{"project", "3.1717"}, {"schema", schema}, {"hostname", "http://localhost:8080"},
+                                       {"access_token", kToken}, {"extra_params", json::object()}});
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 200) << schema << ": " << res->body;
+        EXPECT_EQ(json::parse(res->body), json({{"model_version", "SamMLBackend-v0.0.1"}})) << schema;
+    }
+    EXPECT_EQ(error_of(post("/setup", json{{"schema", "<View><Image"}})).first, 400);  // not a label config at all
+    const Image& img = kImages[0];
+    for (const std::string& config : {std::string("<View></View>"), no_output}) {
+        auto [status, error] = error_of(post("/predict", predict_body(local_url(img.name),
+                                                                       json::array({keypoint(50, 50, img.w, img.h)}), config)));
+        EXPECT_EQ(status, 422) << config;
+        EXPECT_NE(error.find("no output tag"), std::string::npos) << error;
+    }
+}
+
+// A personal access token (JWT refresh token) is exchanged for access tokens; Label Studio
+// refuses the refresh token itself. A refused access token is exchanged again once.
+TEST_F(ServerTest, PersonalAccessTokenDownloadsUploads) {
+    config_.label_studio_api_key = ls_->issue_personal_token(300);
+    ls_->add_file("/data/upload/3/second.png", samtest::golden("images/tiny.png"));
+    start();
+    auto res = post("/predict", predict_body("/data/upload/3/5d1e0a2b-exif_rotated.jpg", json::array({keypoint(40, 70, 480, 640)})));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    check_disk_answer(json::parse(res->body), {"exif_rotated.jpg", 480, 640}, 40, 70);
+    EXPECT_EQ(ls_->refreshes(), 1);
+    EXPECT_EQ(ls_->unauthorized(), 0);
+
+    ls_->revoke_access_tokens();
+    res = post("/predict", predict_body("/data/upload/3/second.png", json::array({keypoint(50, 50, 17, 9)})));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    check_disk_answer(json::parse(res->body), kImages[4], 50, 50);
+    EXPECT_EQ(ls_->refreshes(), 2);
+    EXPECT_EQ(ls_->unauthorized(), 1);
+}
+
+// Cloud storage keys with spaces, '#', '?', '%' and Unicode are presigned through Label Studio.
+TEST_F(ServerTest, CloudKeysWithAnyCharacterArePresigned) {
+    const std::vector<std::string> keys = {"s3://bucket/photo 1.jpg", "gs://b/a?b#c%20d+e&f=g.jpg",
+                                           "azure-blob://c/\xe5\x86\x99\xe7\x9c\x9f 2.jpg"};
+    for (const std::string& key : keys) ls_->add_cloud_file(key, samtest::golden("images/exif_rotated.jpg"));
+    start();
+    for (const std::string& key : keys) {
+        auto res = post("/predict", predict_body(key, json::array({keypoint(40, 70, 480, 640)})));
+        ASSERT_TRUE(res);
+        ASSERT_EQ(res->status, 200) << key << ": " << res->body;
+        check_disk_answer(json::parse(res->body), {"exif_rotated.jpg", 480, 640}, 40, 70);
+    }
 }
 
 TEST_F(ServerTest, SlowImageTimesOut) {

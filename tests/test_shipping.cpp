@@ -1,5 +1,7 @@
 // Shipping files: compose files, download script, labeling templates and the README agree
-// with each other and with what the binary and the label-config parser actually accept.
+// with each other and with what the binary and the label-config parser actually accept; the
+// scripts a new user runs (install-deps, run, test, CI) behave as the README says, run here
+// with stand-ins for apt, sudo, cmake, ctest and the server binary.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -164,7 +166,185 @@ CmdResult download(const TempDir& dir, const std::string& args) {
     return run(env + " bash " + quote((kSource / "scripts/download_models.sh").string()) + " " + args);
 }
 
+// Where a real tool is, for a PATH of stand-ins and nothing else.
+std::string tool_path(const std::string& tool) {
+    const std::string out = run("command -v " + tool).output;
+    return out.substr(0, out.find('\n'));
+}
+
+// A folder of stand-in commands: each records its arguments, one line per call, in <name>.calls.
+struct Stubs {
+    TempDir dir;
+    void add(const std::string& name, const std::string& body = "") {
+        const fs::path file = dir.path / name;
+        std::ofstream(file) << "#!/bin/bash\necho \"$*\" >> " << quote((dir.path / (name + ".calls")).string())
+                            << "\n" << body << "\n";
+        fs::permissions(file, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    }
+    void link(const std::string& tool) { fs::create_symlink(tool_path(tool), dir.path / tool); }
+    std::string calls(const std::string& name) const {
+        const fs::path f = dir.path / (name + ".calls");
+        return fs::exists(f) ? read_text(f) : "";
+    }
+    std::string path() const { return dir.path.string(); }
+};
+
+// install-deps.sh with nothing on PATH but the stand-ins.
+CmdResult install_deps(const Stubs& s, const std::string& args = "") {
+    return run("env -i PATH=" + quote(s.path()) + " " + quote(tool_path("bash")) + " " +
+               quote((kSource / "scripts/install-deps.sh").string()) + " " + args);
+}
+
+// dpkg-query answering "installed" for every package but `missing`.
+void add_dpkg_query(Stubs& s, const std::string& missing) {
+    s.add("dpkg-query", "for p; do :; done; [ \"$p\" = " + quote(missing) + " ] && exit 1; echo 'install ok installed'");
+}
+
+// What install-deps.sh needs, for user id `uid`: dpkg-query, id, apt-get (recording), grep, env.
+void add_apt(Stubs& s, const std::string& missing, const std::string& uid) {
+    add_dpkg_query(s, missing);
+    s.add("id", "echo " + uid);
+    s.add("apt-get");
+    s.link("grep");
+    s.link("env");
+}
+
 }  // namespace
+
+TEST(InstallDeps, AsAUserWithoutSudoItNamesWhatToRunAsRoot) {
+    Stubs s;
+    add_apt(s, "libdnnl-dev", "1000");
+    const CmdResult r = install_deps(s);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("missing packages: libdnnl-dev"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("sudo is not installed"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("su -c 'apt-get update && apt-get install -y --no-install-recommends libdnnl-dev'"),
+              std::string::npos) << r.output;
+    EXPECT_EQ(s.calls("apt-get"), "");
+}
+
+TEST(InstallDeps, AsAUserWithSudoItInstallsOnlyWhatIsMissing) {
+    Stubs s;
+    add_apt(s, "libdnnl-dev", "1000");
+    s.add("sudo", "exec \"$@\"");
+    const CmdResult r = install_deps(s);
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(s.calls("sudo"), "apt-get update -qq\nenv DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                               "--no-install-recommends libdnnl-dev\n");
+    // Nothing missing: no root, no network.
+    Stubs none;
+    add_apt(none, "", "1000");
+    const CmdResult r2 = install_deps(none);
+    EXPECT_EQ(r2.code, 0) << r2.output;
+    EXPECT_NE(r2.output.find("all packages present"), std::string::npos) << r2.output;
+    EXPECT_EQ(none.calls("apt-get"), "");
+}
+
+// scripts/run.sh with stand-ins for cmake and the server (BUILD_DIR holds a fake binary that
+// records how it was started): it builds in its own folder and fetches the default checkpoint
+// only when the server would need it.
+struct RunScript {
+    Stubs s;
+    TempDir models;
+    fs::path build;
+    RunScript() {
+        add_dpkg_query(s, "");
+        s.add("cmake");
+        build = s.dir.path / "build";
+        fs::create_directories(build);
+        std::ofstream(build / "sam-ml-backend") << "#!/bin/bash\necho \"MODEL_DIR=$MODEL_DIR $*\" >> "
+                                                << quote((s.dir.path / "server.calls").string()) << "\n";
+        fs::permissions(build / "sam-ml-backend", fs::perms::owner_all);
+    }
+    CmdResult operator()(const std::string& args) {
+        const std::string env = "env -u SAM_CHOICE -u MOBILESAM_CHECKPOINT -u http_proxy -u HTTP_PROXY NO_PROXY='*' "
+                                "no_proxy='*' PATH=" + quote(s.path()) + ":$PATH BUILD_DIR=" + quote(build.string()) +
+                                " MODEL_DIR=" + quote(models.path.string()) +
+                                " DOWNLOAD_BASE_URL=http://127.0.0.1:" + std::to_string(closed_port());
+        return run(env + " bash " + quote((kSource / "scripts/run.sh").string()) + " " + args);
+    }
+};
+
+TEST(RunScript, HelpNeedsNoCheckpoint) {
+    RunScript run_sh;
+    const CmdResult r = run_sh("--help");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(r.output.find("download"), std::string::npos) << r.output;
+    EXPECT_EQ(run_sh.s.calls("server"), "MODEL_DIR=" + run_sh.models.path.string() + " serve --help\n");
+    EXPECT_NE(run_sh.s.calls("cmake").find("-B " + run_sh.build.string() + " -G Ninja -DCMAKE_BUILD_TYPE=Release "
+                                           "-DSAM_BUILD_TESTS=OFF"),
+              std::string::npos) << run_sh.s.calls("cmake");
+}
+
+TEST(RunScript, MissingCheckpointOfflineStopsWithAMessage) {
+    RunScript run_sh;
+    const CmdResult r = run_sh("--port 9091");
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("downloading MobileSAM"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("could not download the MobileSAM checkpoint"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Put mobile_sam.pt in " + run_sh.models.path.string()), std::string::npos) << r.output;
+    EXPECT_EQ(run_sh.s.calls("server"), "");
+    EXPECT_TRUE(run_sh.models.entries().empty());
+}
+
+TEST(RunScript, PresentCheckpointIsServedWithTheArguments) {
+    RunScript run_sh;
+    const fs::path ckpt = run_sh.models.path / "mobile_sam.pt";
+    std::ofstream(ckpt).close();
+    const CmdResult r = run_sh("--port 9091");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(run_sh.s.calls("server"), "MODEL_DIR=" + run_sh.models.path.string() + " serve --port 9091\n");
+}
+
+// scripts/test.sh in a copy of the scripts folder, with stand-ins for cmake and ctest.
+TEST(TestScript, BuildsApartFromRunShAndNeedsTests) {
+    Stubs s;
+    add_dpkg_query(s, "");
+    s.add("cmake", "while [ $# -gt 0 ]; do [ \"$1\" = -B ] && mkdir -p \"$2\"; shift; done");
+    s.add("ctest");
+    TempDir repo;
+    fs::copy(kSource / "scripts", repo.path / "scripts");
+    const CmdResult r = run("env -u BUILD_DIR PATH=" + quote(s.path()) + ":$PATH bash " +
+                            quote((repo.path / "scripts/test.sh").string()) + " -R Foo");
+    EXPECT_EQ(r.code, 0) << r.output;
+    const std::string cmake = s.calls("cmake");
+    EXPECT_NE(cmake.find("-B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DSAM_BUILD_TESTS=ON"), std::string::npos)
+        << cmake;
+    EXPECT_NE(s.calls("ctest").find("--no-tests=error"), std::string::npos) << s.calls("ctest");
+    EXPECT_NE(s.calls("ctest").find("-R Foo"), std::string::npos) << s.calls("ctest");
+}
+
+// .ci/run fails when the README's test command ran no test, even if it exited 0.
+TEST(CiScript, FailsWhenNoTestRan) {
+    for (const auto& [output, code] : {std::pair{"No tests were found!!!", 1},
+                                       std::pair{"100% tests passed, 0 tests failed out of 0", 1},
+                                       std::pair{"100% tests passed, 0 tests failed out of 170", 0}}) {
+        TempDir repo;
+        fs::create_directories(repo.path / ".ci");
+        fs::create_directories(repo.path / "scripts");
+        fs::copy_file(kSource / ".ci/run", repo.path / ".ci/run");
+        std::ofstream(repo.path / "scripts/test.sh") << "echo " << quote(output) << "\n";
+        const CmdResult r = run("bash " + quote((repo.path / ".ci/run").string()));
+        EXPECT_EQ(r.code, code) << output << "\n" << r.output;
+    }
+}
+
+TEST(Dockerfile, BuildStageInstallsTheBuildPackagesOfInstallDeps) {
+    const std::string dockerfile = read_text(kSource / "Dockerfile");
+    EXPECT_NE(dockerfile.find("RUN bash /tmp/install-deps.sh --build-only"), std::string::npos);
+    EXPECT_NE(dockerfile.find("ARG DOWNLOAD_BASE_URL"), std::string::npos);
+    // --build-only keeps every library needed to build and drops only tools of the tests.
+    Stubs s;
+    add_apt(s, "libdnnl-dev", "0");
+    const CmdResult r = install_deps(s, "--build-only");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(s.calls("apt-get").find("libdnnl-dev"), std::string::npos) << s.calls("apt-get");
+    Stubs all;
+    add_apt(all, "libgtest-dev", "0");
+    const CmdResult r2 = install_deps(all, "--build-only");
+    EXPECT_EQ(r2.code, 0) << r2.output;
+    EXPECT_EQ(all.calls("apt-get"), "") << "a test library in the Docker build stage";
+}
 
 TEST(Compose, ConfigAcceptsCpuFileAndGpuOverride) {
     if (!has_docker_compose()) GTEST_SKIP() << "docker-compose is not installed (scripts/install-deps.sh installs it)";

@@ -112,6 +112,12 @@ int serve_main(int argc, char** argv) {
         std::fprintf(stderr, "sam-ml-backend: %s\n", e.what());
         return 2;
     }
+    try {
+        sam::server::check_config(config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sam-ml-backend: %s\n", e.what());
+        return 1;
+    }
     sam::server::apply_model_defaults(config);
     auto level = spdlog::level::from_str(config.log_level == "warn" ? "warning" : config.log_level);
     if (level == spdlog::level::off && config.log_level != "off") {

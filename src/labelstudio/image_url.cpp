@@ -199,7 +199,10 @@ std::string base64url_encode(const std::string& bytes) {
 
 ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx) {
     if (url.empty()) throw RequestError(400, "image URL is empty");
-    reject_bad_chars(url);
+    // A cloud storage key may hold any character (spaces, '?', '#', '%', any Unicode): it goes to
+    // Label Studio base64url-encoded, byte for byte, so nothing in it is refused.
+    if (!url.starts_with("s3://") && !url.starts_with("gs://") && !url.starts_with("azure-blob://"))
+        reject_bad_chars(url);
 
     if (url[0] == '/') {
         const size_t q = url.find('?');
@@ -249,17 +252,12 @@ ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx) {
                                 "/storage-data/uploaded/, s3://, gs://, azure-blob:// or http(s)://");
 }
 
-std::string auth_header_value(const std::string& token) {
-    const size_t b = token.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) throw std::invalid_argument("auth_header_value: empty Label Studio token");
-    const std::string t = token.substr(b, token.find_last_not_of(" \t\r\n") - b + 1);
-    // A JWT: header.payload.signature, base64url, the header a JSON object ("{" -> "eyJ").
-    const size_t d1 = t.find('.'), d2 = d1 == std::string::npos ? d1 : t.find('.', d1 + 1);
-    const bool jwt = t.starts_with("eyJ") && d2 != std::string::npos && t.find('.', d2 + 1) == std::string::npos &&
-                     d2 > d1 + 1 && d2 + 1 < t.size() &&
-                     t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=") ==
-                         std::string::npos;
-    return (jwt ? "Bearer " : "Token ") + t;
+bool is_same_origin(const std::string& url, const std::string& other) {
+    try {
+        return same_origin(url, other);
+    } catch (const RequestError&) {
+        return false;
+    }
 }
 
 }  // namespace sam::ls

@@ -25,7 +25,7 @@ struct UrlContext {
 // - /data/upload/... and /storage-data/uploaded/?filepath=...: LabelStudio, label_studio_url + url.
 // - s3://, gs://, azure-blob://: Presign,
 //   <label_studio_url>/tasks/<task_id>/presign/?fileuri=<base64url of the URI, '=' padded>,
-//   the encoding Label Studio's presign view decodes.
+//   the encoding Label Studio's presign view decodes; the key may hold any character.
 // - http(s)://...: Url; the token is sent only when scheme, host and port equal label_studio_url's.
 // LabelStudio and Presign always send the token; LabelStudio URLs with a ".." segment (also
 // percent-encoded) are refused (400), so the token cannot reach another Label Studio path.
@@ -34,10 +34,9 @@ struct UrlContext {
 // says to set LABEL_STUDIO_URL) or a presign has no task id.
 ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx);
 
-// "Token <key>" for a legacy API key, "Bearer <jwt>" for a JWT (three base64url parts, the
-// first starting "eyJ"). Surrounding whitespace is dropped. Throws std::invalid_argument
-// for an empty token.
-std::string auth_header_value(const std::string& token);
+// True when both are http(s) URLs with the same scheme, host and port (default ports filled
+// in); false otherwise, also when either is not a valid http(s) URL.
+bool is_same_origin(const std::string& url, const std::string& other);
 
 // Standard base64url (RFC 4648 section 5) with '=' padding, as Python's urlsafe_b64encode.
 std::string base64url_encode(const std::string& bytes);

@@ -16,13 +16,13 @@ const std::vector<EnvDoc>& env_docs() {
         {"ONNX_CHECKPOINT", "SAM ONNX decoder (default $MODEL_DIR/sam_onnx_quantized_example.onnx)"},
         {"MODEL_DIR", "folder of the default checkpoints (default models)"},
         {"MODEL_VERSION", "model version reported to Label Studio (default SamMLBackend-v0.0.1)"},
-        {"LABEL_STUDIO_URL", "Label Studio base URL, for uploaded and cloud images"},
+        {"LABEL_STUDIO_URL", "Label Studio base URL, for uploaded and cloud images; set with LABEL_STUDIO_API_KEY"},
         {"LABEL_STUDIO_HOST", "same as LABEL_STUDIO_URL (older name)"},
-        {"LABEL_STUDIO_API_KEY", "Label Studio token (legacy token or JWT)"},
+        {"LABEL_STUDIO_API_KEY", "Label Studio token (legacy or personal access token); set with LABEL_STUDIO_URL"},
         {"LABEL_STUDIO_ACCESS_TOKEN", "same as LABEL_STUDIO_API_KEY"},
         {"LOCAL_FILES_DOCUMENT_ROOT", "local-storage root: /data/local-files/?d= paths are read under it"},
         {"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", "same as LOCAL_FILES_DOCUMENT_ROOT"},
-        {"BASIC_AUTH_USER", "require HTTP basic auth with this user (and BASIC_AUTH_PASS)"},
+        {"BASIC_AUTH_USER", "require HTTP basic auth with this user (set BASIC_AUTH_PASS too)"},
         {"BASIC_AUTH_PASS", "password for BASIC_AUTH_USER"},
         {"LOG_LEVEL", "trace, debug, info (default), warning, error"},
         {"VERIFY_SSL", "verify TLS certificates of image downloads (default true)"},
@@ -166,6 +166,16 @@ ServerConfig config_from_env() {
     if (const char* v = env("REFINE_WITH_PREVIOUS_MASK"))
         c.refine_with_previous_mask = parse_bool("REFINE_WITH_PREVIOUS_MASK", v);
     return c;
+}
+
+void check_config(const ServerConfig& c) {
+    // One half alone would turn auth on with an empty user or password, which Label Studio's
+    // connection form cannot send: the model could never be connected.
+    if (c.basic_auth_user.empty() != c.basic_auth_pass.empty())
+        throw std::invalid_argument(std::string(c.basic_auth_user.empty() ? "BASIC_AUTH_PASS" : "BASIC_AUTH_USER") +
+                                    " is set but " + (c.basic_auth_user.empty() ? "BASIC_AUTH_USER" : "BASIC_AUTH_PASS") +
+                                    " is not: set both to require basic auth (and enter the same in Label Studio's "
+                                    "model connection settings), or neither");
 }
 
 void apply_model_defaults(ServerConfig& c) {

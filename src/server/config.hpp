@@ -69,6 +69,10 @@ const std::vector<EnvDoc>& env_docs();
 // variable when a value is not a valid number / boolean.
 ServerConfig config_from_env();
 
+// Refuses settings that cannot work together (std::invalid_argument with the message for the
+// user): BASIC_AUTH_USER without BASIC_AUTH_PASS or the other way round.
+void check_config(const ServerConfig& config);
+
 // Fills checkpoint paths left empty with the defaults under model_dir (as the Python example).
 void apply_model_defaults(ServerConfig& config);
 

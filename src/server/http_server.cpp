@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <memory>
 
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
 #include "labelstudio/request_json.hpp"
+#include "server/basic_auth.hpp"
 
 namespace sam::server {
 
@@ -14,21 +16,6 @@ using nlohmann::json;
 using ls::RequestError;
 
 namespace {
-
-// Standard base64 (Basic auth) from the URL-safe alphabet the presign URLs use.
-std::string base64(const std::string& in) {
-    std::string out = ls::base64url_encode(in);
-    for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    return out;
-}
-
-// Compares every byte whatever the first difference, so timing does not reveal the secret.
-bool constant_time_equal(const std::string& a, const std::string& b) {
-    size_t n = std::max(a.size(), b.size());
-    unsigned diff = a.size() != b.size();
-    for (size_t i = 0; i < n; ++i) diff |= uint8_t(i < a.size() ? a[i] : 0) ^ uint8_t(i < b.size() ? b[i] : 0);
-    return diff == 0;
-}
 
 bool is_get(const std::string& method) { return method == "GET" || method == "HEAD"; }
 bool get_route(const std::string& path) { return path == "/health" || path == "/" || path == "/metrics" || path == "/versions"; }
@@ -83,9 +70,7 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::authorized(const std::string& authorization) const {
-    if (config_.basic_auth_user.empty() && config_.basic_auth_pass.empty()) return true;
-    std::string expected = "Basic " + base64(config_.basic_auth_user + ":" + config_.basic_auth_pass);
-    return constant_time_equal(authorization, expected);
+    return basic_auth_allows(config_.basic_auth_user, config_.basic_auth_pass, authorization);
 }
 
 std::optional<HttpResponse> HttpServer::check_head(const HttpRequest& head) {

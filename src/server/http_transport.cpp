@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
@@ -418,7 +419,9 @@ void HttpTransport::start() {
     if (t.daemon) return;
     bind();
     t.fit_descriptor_limit();
-    const auto idle = static_cast<unsigned>(std::max(1.0, t.options.idle_timeout + 0.5));
+    // libmicrohttpd's own inactivity timeout is the backstop (a stalled answer write): a little
+    // longer than IDLE_TIMEOUT, so an idle connection is closed, and counted, by the sweeper.
+    const auto idle = static_cast<unsigned>(std::ceil(t.options.idle_timeout) + 2);
     t.daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
         &Impl::on_access, &t,

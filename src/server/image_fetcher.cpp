@@ -6,7 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "labelstudio/errors.hpp"
+#include <spdlog/spdlog.h>
+
+#include "labelstudio/request_json.hpp"
+#include "server/label_studio_auth.hpp"
 
 namespace sam::server {
 
@@ -130,7 +133,7 @@ std::vector<uint8_t> http_get(const std::string& url, const std::string& authori
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status == 404) throw RequestError(404, "image not found: " + url);
     if (status == 401 || status == 403)
-        throw RequestError(502, "image server refused access (HTTP " + std::to_string(status) + "): " + url +
+        throw AccessRefused(502, "image server refused access (HTTP " + std::to_string(status) + "): " + url +
                                     "; check LABEL_STUDIO_API_KEY");
     if (status < 200 || status >= 300)
         throw RequestError(502, "image download failed: " + url + ": HTTP " + std::to_string(status));
@@ -151,14 +154,25 @@ std::vector<uint8_t> read_local_file(const std::string& path, int64_t max_bytes)
 }
 
 ImageFetcher::ImageFetcher(const ls::UrlContext& context, const std::string& token, const FetchOptions& options)
-    : context_(context), token_(token), options_(options) {
+    : environment_{context.label_studio_url, token}, context_(context), options_(options) {
     options_.cancel = &cancelled_;
+    if (const std::string warning = ls::environment_credentials_warning(environment_); !warning.empty())
+        spdlog::warn("{}", warning);
+    const ls::LabelStudioCredentials use = ls::environment_credentials(environment_);
+    context_.label_studio_url = use.url;
+    if (use.complete())
+        auth_ = std::make_shared<LabelStudioAuth>(use.url, use.token, "LABEL_STUDIO_API_KEY", options_);
 }
 
-void ImageFetcher::adopt_label_studio(const std::string& hostname, const std::string& token) {
+bool ImageFetcher::adopt_label_studio(const std::string& hostname, const std::string& token) {
+    if (!ls::setup_credentials_apply(environment_, {hostname, token})) return false;
     std::lock_guard lock(mutex_);
-    if (context_.label_studio_url.empty()) context_.label_studio_url = hostname;
-    if (token_.empty()) token_ = token;
+    // Label Studio repeats /setup on every refresh: keep the same pair's cached access token.
+    if (auth_ && auth_->url() == hostname && auth_->token() == ls::trim_token(token)) return true;
+    context_.label_studio_url = hostname;
+    auth_ = std::make_shared<LabelStudioAuth>(hostname, token, "the access_token of /setup", options_);
+    spdlog::info("/setup: using Label Studio at {} with the token it sent", ls::printable(hostname, 200));
+    return true;
 }
 
 ls::ImageSource ImageFetcher::resolve(const std::string& url, int64_t task_id) const {
@@ -198,17 +212,31 @@ std::string ImageFetcher::identity(const ls::ImageSource& source) const {
            std::to_string(mtime.time_since_epoch().count());
 }
 
+std::shared_ptr<LabelStudioAuth> ImageFetcher::auth_for(const std::string& url) const {
+    std::lock_guard lock(mutex_);
+    if (!auth_)
+        throw RequestError(502, "image " + url +
+                                    " is served by Label Studio, which needs a token: set LABEL_STUDIO_URL and "
+                                    "LABEL_STUDIO_API_KEY");
+    // A /setup may have replaced the credentials since the URL was resolved: never send a token
+    // to an address it did not come with.
+    if (!ls::is_same_origin(url, auth_->url()))
+        throw RequestError(502, "image " + url + ": Label Studio's address changed while the request ran; try again");
+    return auth_;
+}
+
 std::vector<uint8_t> ImageFetcher::fetch(const ls::ImageSource& source) const {
     if (source.kind == ls::ImageSource::Kind::LocalFile) return read_local_file(source.location, options_.max_bytes);
-    std::string authorization;
-    if (source.send_token) {
-        std::lock_guard lock(mutex_);
-        if (token_.empty())
-            throw RequestError(502, "image " + source.location +
-                                        " is served by Label Studio, which needs a token: set LABEL_STUDIO_API_KEY");
-        authorization = ls::auth_header_value(token_);
+    if (!source.send_token) return http_get(source.location, "", options_);
+    std::shared_ptr<LabelStudioAuth> auth = auth_for(source.location);
+    const std::string used = auth->authorization();
+    try {
+        return http_get(source.location, used, options_);
+    } catch (const AccessRefused&) {
+        // An access token Label Studio no longer takes (expired early, revoked): one new exchange.
+        if (!auth->refused(used)) throw;
     }
-    return http_get(source.location, authorization, options_);
+    return http_get(source.location, auth->authorization(), options_);
 }
 
 }  // namespace sam::server

@@ -1,5 +1,7 @@
 #include "server/routes.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "labelstudio/errors.hpp"
 #include "labelstudio/label_config.hpp"
 #include "labelstudio/request_json.hpp"
@@ -59,9 +61,21 @@ HttpResponse Routes::versions() const {
 HttpResponse Routes::setup(const std::string& body) {
     json j = object_body(body);
     std::string hostname = optional_string(j, "hostname"), token = optional_string(j, "access_token");
-    if (!hostname.empty() && !token.empty()) fetcher_.adopt_label_studio(hostname, token);
+    fetcher_.adopt_label_studio(hostname, token);
+    // Any other answer than 200 makes Label Studio mark the model failed, so a template this
+    // backend cannot serve (its default <View></View>, no output tag) is only logged here;
+    // /predict answers its 422 with the same words.
     std::string schema = optional_string(j, "schema");
-    if (!schema.empty()) ls::parse_label_config(schema);  // tells the user now if the template cannot work
+    try {
+        if (!schema.empty()) {
+            const ls::LabelConfig config = ls::parse_label_config(schema);
+            if (config.outputs.empty()) config.output_for("");  // throws the click's 422, to log it now
+        }
+    } catch (const RequestError& e) {
+        if (e.status() != 422) throw;
+        spdlog::warn("/setup for project {}: {}; predictions fail until the labeling interface is fixed",
+                     ls::quote(j.value("project", json())), ls::printable(e.what(), 300));
+    }
     return json_response(200, {{"model_version", config_.model_version}});
 }
 
