@@ -31,18 +31,6 @@ bool is_dict(const PickleValue& v) {
     return v.is(Kind::Dict) || (v.is_object_of("collections.OrderedDict") && v.args->items.empty());
 }
 
-// IEEE half -> float, exactly (subnormals, infinities and NaN included).
-float half_to_float(uint16_t h) {
-    uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float f;
-    if (exp == 0) {
-        f = std::ldexp(static_cast<float>(mant), -24);
-        return sign ? -f : f;
-    }
-    uint32_t bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
 
 float bf16_to_float(uint16_t h) {
     uint32_t bits = uint32_t(h) << 16;
@@ -124,6 +112,18 @@ Shape int_tuple(const std::string& path, const std::string& name, const char* wh
 }
 
 }  // namespace
+
+float half_to_float(uint16_t h) {
+    uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    float f;
+    if (exp == 0) {
+        f = std::ldexp(static_cast<float>(mant), -24);
+        return sign ? -f : f;
+    }
+    uint32_t bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
 
 const char* dtype_name(DType t) {
     switch (t) {

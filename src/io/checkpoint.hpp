@@ -24,6 +24,7 @@ public:
 enum class DType { F32, F16, BF16, F64, I64, I32, I16, I8, U8, Bool };
 const char* dtype_name(DType t);  // "float32", "float16", ...
 size_t dtype_size(DType t);       // bytes per element
+float half_to_float(uint16_t h);  // IEEE half -> float, exactly (subnormals, inf and NaN included)
 
 class Checkpoint {
 public:
@@ -33,6 +34,8 @@ public:
     static Checkpoint open(const std::string& path);
 
     const std::string& path() const { return zip_.path(); }
+    // The file's content identity (ZipArchive::content_digest), for cache keys.
+    std::string content_digest() const { return zip_.content_digest(); }
     const std::vector<std::string>& names() const { return names_; }  // tensor names in file order
     bool contains(const std::string& name) const { return index_.count(name) != 0; }
     Shape shape(const std::string& name) const;  // throws CheckpointError if missing

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace sam::io {
@@ -191,6 +192,23 @@ std::span<const uint8_t> ZipArchive::data(const Entry& e) const {
         throw ZipError(path_ + ": entry '" + e.name + "' is compressed (method " + std::to_string(e.method) +
                        "); only stored entries can be read");
     return {bytes() + e.data_offset, static_cast<size_t>(e.size)};
+}
+
+std::string ZipArchive::content_digest() const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](const void* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+    };
+    for (const Entry& e : entries_) {
+        const uint64_t len = e.name.size();
+        mix(&len, sizeof len);  // no two name lists hash alike by shifting bytes between names
+        mix(e.name.data(), e.name.size());
+        mix(&e.crc32, sizeof e.crc32);
+        mix(&e.size, sizeof e.size);
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return hex;
 }
 
 }  // namespace sam::io

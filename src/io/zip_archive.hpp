@@ -45,6 +45,10 @@ public:
     // The whole mapped file.
     const uint8_t* bytes() const { return static_cast<const uint8_t*>(mapping_.get()); }
     uint64_t file_size() const { return file_size_; }
+    // Names the content without reading it: a 64-bit FNV-1a digest of the central directory
+    // (each entry's name, CRC-32 and size, in order), as 16 hex digits. The same for a copy of
+    // the file anywhere (path and modification time play no part); a changed entry changes it.
+    std::string content_digest() const;
 
 private:
     std::string path_;

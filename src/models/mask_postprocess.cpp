@@ -12,26 +12,29 @@ namespace {
 constexpr int kFrame = 1024;
 
 // One output coordinate of a bilinear resize (align_corners=False): the two source indices and
-// their weights, computed in float exactly like PyTorch's upsample_bilinear2d on CPU.
+// their weights, computed like PyTorch's upsample_bilinear2d on CPU: the source coordinate in
+// `Coord` (float for SAM's masks; SAM 2's reference masks match only with double), the weights
+// in float.
 struct Lerp {
     int i0, i1;
     float w0, w1;
 };
 
+template <typename Coord = float>
 std::vector<Lerp> lerps(int in_size, int out_size, int count) {
     std::vector<Lerp> out(count);
-    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+    const Coord scale = static_cast<Coord>(in_size) / static_cast<Coord>(out_size);
     for (int j = 0; j < count; ++j) {
         Lerp& l = out[j];
         if (in_size == out_size) {
             l = {j, j, 1.0f, 0.0f};
             continue;
         }
-        float src = scale * (static_cast<float>(j) + 0.5f) - 0.5f;
+        Coord src = scale * (static_cast<Coord>(j) + Coord(0.5)) - Coord(0.5);
         if (src < 0) src = 0;
         l.i0 = static_cast<int>(src);
         l.i1 = l.i0 + (l.i0 < in_size - 1 ? 1 : 0);
-        l.w1 = std::clamp(src - static_cast<float>(l.i0), 0.0f, 1.0f);
+        l.w1 = static_cast<float>(std::clamp(src - static_cast<Coord>(l.i0), Coord(0), Coord(1)));
         l.w0 = 1.0f - l.w1;
     }
     return out;
@@ -67,6 +70,34 @@ void threshold_full(const Prediction& p, int index, const MaskRowSink& sink) {
     }
 }
 
+// SAM 2: one bilinear resize from the low-res logits to the original size. Output rows read
+// low-res rows in increasing order, so only the two most recent horizontal passes are kept.
+// Source coordinates in double: with float ones, a golden mask pixel whose logit is 2e-5 from 0
+// flips (the rows' float coordinate is 8e-6 off, the logit there changes by 13 per pixel).
+void upscale_direct(const float* L, int lh, int lw, int out_w, int out_h, const MaskRowSink& sink) {
+    const std::vector<Lerp> cols = lerps<double>(lw, out_w, out_w), rows = lerps<double>(lh, out_h, out_h);
+    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
+    int slot_row[2] = {-1, -1};
+    auto resized_row = [&](int r) -> const float* {
+        for (int s = 0; s < 2; ++s)
+            if (slot_row[s] == r) return slot_data[s].data();
+        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
+        const float* src = L + static_cast<size_t>(r) * lw;
+        float* dst = slot_data[s].data();
+        for (int x = 0; x < out_w; ++x) dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
+        slot_row[s] = r;
+        return dst;
+    };
+    std::vector<uint8_t> row(out_w);
+    for (int y = 0; y < out_h; ++y) {
+        const Lerp& v = rows[y];
+        const float* g0 = resized_row(v.i0);
+        const float* g1 = resized_row(v.i1);
+        for (int x = 0; x < out_w; ++x) row[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+        sink(row.data());
+    }
+}
+
 }  // namespace
 
 // The reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
@@ -82,6 +113,7 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
     check_index(lr, "low-res logits", index);
     const int lh = static_cast<int>(lr.dim(1)), lw = static_cast<int>(lr.dim(2));
     const float* L = lr.data + static_cast<size_t>(index) * lh * lw;
+    if (p.square_resize) return upscale_direct(L, lh, lw, p.orig_w, p.orig_h, sink);
     const int in_w = p.input_w, in_h = p.input_h, out_w = p.orig_w, out_h = p.orig_h;
 
     const std::vector<Lerp> cols1 = lerps(lw, kFrame, in_w);  // 1024-frame column -> low-res columns
