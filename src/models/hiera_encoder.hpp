@@ -71,6 +71,7 @@ public:
     HieraFeatures encode(const Tensor& input, const HieraObserver& observer = nullptr) const;
 
     const HieraConfig& config() const { return cfg_; }
+    const std::vector<HieraBlock>& blocks() const { return blocks_; }
     // "SAM 2.1 Hiera-T" (tiny), "-S", "-B+", "-L"; "SAM 2" for the first release's files.
     std::string name() const;
     // The files' naming: "sam2.1_hiera_tiny", ... ("sam2_hiera_*" for the first release).
