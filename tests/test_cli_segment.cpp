@@ -55,6 +55,31 @@ TEST(CliSegment, WritesTheReferenceMaskAndPrintsIou) {
     std::filesystem::remove(out);
 }
 
+// A SAM 2.1 checkpoint works the same way: the architecture is read from the file.
+TEST(CliSegment, Sam2Checkpoint) {
+    const std::string dir = "cases/sam2.1_hiera_tiny/gray_wide/";
+    const auto cs = samtest::load_json(samtest::golden(dir + "case.json"));
+    const auto& c = cs["cases"][0];  // one positive point, single mask (the stability rule)
+    ASSERT_EQ(c["name"], "one_positive_point");
+    const std::string out = tmp_png("sam2");
+    char point[64];
+    std::snprintf(point, sizeof point, "%.2f,%.2f,1", c["points"][0][0].get<double>(), c["points"][0][1].get<double>());
+    CliResult r = run("--checkpoint " + samtest::golden("checkpoints/sam2.1_hiera_tiny_random.pt") + " --image " +
+                      samtest::golden("images/gray_wide.png") + " --point " + point + " --out " + out);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto json = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    EXPECT_EQ(json["model"].get<std::string>().rfind("SAM 2.1 Hiera-T", 0), 0u) << r.output;
+    EXPECT_NEAR(json["iou"][0].get<double>(), c["iou_predictions"][0].get<double>(), 2e-4);
+    samtest::GrayImage mine = samtest::load_png_gray(out),
+                       ref = samtest::load_png_gray(samtest::golden(dir + c["mask_files"][0].get<std::string>()));
+    ASSERT_EQ(mine.width, ref.width);
+    ASSERT_EQ(mine.height, ref.height);
+    int64_t differ = 0;
+    for (size_t i = 0; i < ref.pixels.size(); ++i) differ += (mine.pixels[i] > 127) != (ref.pixels[i] > 127);
+    EXPECT_LT(differ, 10) << differ << " pixels differ";
+    std::filesystem::remove(out);
+}
+
 TEST(CliSegment, ClearErrorsForBadArguments) {
     const std::string ck = samtest::golden("checkpoints/mobile_sam_random.pt");
     const std::string img = samtest::golden("images/tiny.png");
