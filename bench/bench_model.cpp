@@ -17,18 +17,6 @@
 
 namespace {
 
-sam::RgbImage synthetic_image(int w, int h) {
-    sam::RgbImage img;
-    img.width = w, img.height = h;
-    img.pixels.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
-            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
-        }
-    return img;
-}
-
 void print_profile(const char* prefix, int runs) {
     for (const auto& [stage, total] : sam::profile::totals())
         std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"runs\": %d}\n", prefix, stage.c_str(),
@@ -59,7 +47,7 @@ int main(int argc, char** argv) {
     auto model = sam::load_segmenter(choice);
     const std::string tag = "\"model\": \"" + model->description() + "\"";
 
-    const sam::RgbImage image = synthetic_image(1920, 1080);
+    const sam::RgbImage image = sambench::synthetic_image(1920, 1080);
     sam::ImageEmbedding emb = model->embed(image);  // warm-up: primitives created, pages touched
 
     int w, h;

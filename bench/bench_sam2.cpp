@@ -18,18 +18,6 @@ namespace {
 
 constexpr double kSam2Gflop = 292.4, kMobileSamGflop = 77.5;
 
-sam::RgbImage synthetic_image(int w, int h) {
-    sam::RgbImage img;
-    img.width = w, img.height = h;
-    img.pixels.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
-            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
-        }
-    return img;
-}
-
 std::unique_ptr<sam::Segmenter> load(const std::string& choice, const std::string& path) {
     sam::ModelChoice c;
     c.sam_choice = choice;
@@ -65,7 +53,7 @@ int main(int argc, char** argv) {
     }
     const auto sam2 = load("SAM2", sam2_path);
     const auto mobile = load("MobileSAM", mobile_path);
-    const sam::RgbImage image = synthetic_image(1920, 1080);
+    const sam::RgbImage image = sambench::synthetic_image(1920, 1080);
     sam::ImageEmbedding e2 = sam2->embed(image), e1 = mobile->embed(image);  // warm-up
 
     std::vector<double> t2, t1;

@@ -50,19 +50,6 @@ void expect_stats(const float* chw, int64_t n, const nlohmann::json& ref, double
         EXPECT_NEAR(chw[i], ref["first8"][i].get<double>(), 10 * tol * scale) << what << " first8[" << i << "]";
 }
 
-// A case's prompt (points and box in original pixels); the refinement's mask input is set apart.
-sam::Prompt prompt_of(const nlohmann::json& c) {
-    sam::Prompt p;
-    if (!c["points"].is_null())
-        for (size_t i = 0; i < c["points"].size(); ++i)
-            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
-    if (!c["box"].is_null())
-        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
-                               c["box"][3].get<float>()};
-    p.multimask = c["multimask"].get<bool>();
-    return p;
-}
-
 bool refines(const nlohmann::json& c) { return c.contains("mask_input_from") && !c["mask_input_from"].is_null(); }
 
 sam::ImageEmbedding embedding_of(const nlohmann::json& cs, sam::Tensor features, sam::Tensor hr0, sam::Tensor hr1) {
@@ -294,7 +281,7 @@ TEST_F(Sam2Golden, DecoderOnReferenceMapsMatchesEveryCase) {
     int cases = 0, fallbacks = 0;
     for (const nlohmann::json& c : cs["cases"]) {
         const std::string name = c["name"];
-        sam::Prompt p = prompt_of(c);
+        sam::Prompt p = samtest::case_prompt(c);
         if (refines(c)) p.mask_input = previous;
         const sam::DecoderOutput all = decoder_->run_all(e, p);
         for (int t = 0; t < 4; ++t) EXPECT_NEAR(all.iou[t], c["all_tokens_iou"][t].get<double>(), 2e-5) << name << " token " << t;
@@ -364,7 +351,7 @@ TEST_F(Sam2Golden, ImageToMasksMatchesReference) {
             const std::string name = std::string(image) + " " + c["name"].get<std::string>();
             const bool photo = std::string(image) == "photo";
             const nlohmann::json& ref = photo ? c["end_to_end"] : c;
-            sam::Prompt p = prompt_of(c);
+            sam::Prompt p = samtest::case_prompt(c);
             if (refines(c)) p.mask_input = best.at(c["mask_input_from"]);
             const sam::DecoderOutput all = decoder_->run_all(e, p);
             const sam::Sam2Choice choice = sam::sam2_choose_tokens(all.masks, all.iou, p.multimask);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "tensor/fast_math.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
 
@@ -145,6 +146,26 @@ Layout layout_of(const HieraBlock& b) {
     l.Ho = b.pool ? l.H / 2 : l.H;
     l.band = std::clamp<int64_t>(kBandTokens / (l.S * l.nW * l.S), 1, l.nW);
     return l;
+}
+
+// exp(scale * x - row max) over each row of attention scores, in place, and 1 / the row's sum:
+// the softmax without its division, which goes to the much smaller product with V instead.
+void attention_exp_rows(float* x, int64_t rows, int64_t cols, float scale, float* inv_sum) {
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* xr = x + r * cols;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int64_t c = 0; c < cols; ++c) mx = mx > xr[c] ? mx : xr[c];
+        const float shift = mx * scale;
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < cols; ++c) {
+            xr[c] = fast_exp(xr[c] * scale - shift);
+            sum += xr[c];
+        }
+        inv_sum[r] = 1.0f / sum;
+    }
 }
 
 // Attention runs in units whose scores stay in cache: several whole (window, head) items, or a
@@ -297,7 +318,8 @@ struct HieraEncoder::Scratch {
     Tensor big;     // qkv of a band [rows, 3 Co]; then the MLP hidden [orows, 4 Co]
     Tensor proj, shortcut;  // pool blocks: the shortcut's projection [rows, Co], then max-pooled [orows, Co]
     Tensor heads;   // q [items, Nq, hd], k and v [items, N, hd]; attention output overwrites q
-    Tensor scores;  // one unit of attention scores
+    Tensor scores;   // one unit of attention scores
+    Tensor inv_sum;  // [items, Nq]: 1 / each query's softmax sum
     Tensor x1;      // after attention, before the MLP [orows, Co]
     Tensor neck;    // a neck level of the current stage, channels-last
     Tensor l2;      // FPN level 2 [4096, 256] until level 3 is known
@@ -382,7 +404,7 @@ void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Sc
             sc.a = qa, sc.b = k + it0 * N * hd, sc.c = s.scores.data;
             sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true;
             ops::matmul(sc);
-            ops::softmax_rows(s.scores.data, count * m, N, scale);
+            attention_exp_rows(s.scores.data, count * m, N, scale, s.inv_sum.data + it0 * Nq + r0);
             ops::MatmulArgs pv;  // into q's rows, which no later unit reads
             pv.a = s.scores.data, pv.b = v + it0 * N * hd, pv.c = qa;
             pv.batch = count, pv.M = m, pv.K = N, pv.N = hd;
@@ -390,15 +412,23 @@ void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Sc
         }
 
         scope.emplace("hiera.merge_proj");
-        // Unpartition into output rows, dropping the padding; heads side by side.
+        // Unpartition into output rows, dropping the padding, heads side by side; the softmax's
+        // division on the way.
         float* merged = s.xn.data;
+        const float* inv = s.inv_sum.data;
         const int64_t Ho = l.Ho;
 #pragma omp parallel for schedule(static)
         for (int64_t t = 0; t < orows; ++t) {
             const int64_t oy = oy0 + t / Ho, ox = t % Ho;
             const int64_t w = (oy / Sq - w0) * nW + ox / Sq, n = (oy % Sq) * Sq + ox % Sq;
-            for (int64_t h = 0; h < nH; ++h)
-                std::memcpy(merged + t * Co + h * hd, q + ((w * nH + h) * Nq + n) * hd, sizeof(float) * hd);
+            for (int64_t h = 0; h < nH; ++h) {
+                const int64_t item = w * nH + h;
+                const float* src = q + (item * Nq + n) * hd;
+                const float f = inv[item * Nq + n];
+                float* dst = merged + t * Co + h * hd;
+#pragma omp simd
+                for (int64_t d = 0; d < hd; ++d) dst[d] = src[d] * f;
+            }
         }
         ops::linear(merged, orows, b.attn_proj_w, b.attn_proj_b, s.x1.data, ops::Act::None, shortcut);
 
@@ -416,7 +446,7 @@ HieraFeatures HieraEncoder::encode(const Tensor& input, const HieraObserver& obs
     const int64_t E = cfg_.embed_dim;
 
     Scratch s;
-    int64_t max_x = 0, max_xn = 0, max_big = 0, max_pooled = 0, max_heads = 0, max_scores = 0, max_out = 0;
+    int64_t max_x = 0, max_xn = 0, max_big = 0, max_pooled = 0, max_heads = 0, max_scores = 0, max_out = 0, max_inv = 0;
     for (const HieraBlock& b : blocks_) {
         const Layout l = layout_of(b);
         const int64_t Co = b.dim_out, rows = std::min(l.band * l.S, l.H) * l.H;
@@ -426,6 +456,7 @@ HieraFeatures HieraEncoder::encode(const Tensor& input, const HieraObserver& obs
         max_big = std::max({max_big, rows * 3 * Co, orows * kMlpRatio * Co});
         if (b.pool) max_pooled = std::max(max_pooled, rows * Co);
         max_heads = std::max(max_heads, items * (l.Sq * l.Sq + 2 * l.S * l.S) * hd);
+        max_inv = std::max(max_inv, items * l.Sq * l.Sq);
         const Unit u = unit_of(l.Sq * l.Sq, l.S * l.S, items);
         max_scores = std::max(max_scores, u.items * u.rows * l.S * l.S);
         max_out = std::max(max_out, orows * Co);
@@ -436,6 +467,7 @@ HieraFeatures HieraEncoder::encode(const Tensor& input, const HieraObserver& obs
     if (max_pooled) s.proj = Tensor::empty({max_pooled}), s.shortcut = Tensor::empty({max_pooled / 4});
     s.heads = Tensor::empty({max_heads});
     s.scores = Tensor::empty({max_scores});
+    s.inv_sum = Tensor::empty({max_inv});
     s.x1 = Tensor::empty({max_out});
     s.neck = Tensor::empty({std::max({kGrid * kGrid * kS0, kGrid * kGrid / 4 * kS1, kGrid * kGrid / 256 * kNeckDim})});
     s.l2 = Tensor::empty({kGrid * kGrid / 16 * kNeckDim});

@@ -70,38 +70,46 @@ void threshold_full(const Prediction& p, int index, const MaskRowSink& sink) {
     }
 }
 
-// SAM 2: one bilinear resize from the low-res logits to the original size. Output rows read
-// low-res rows in increasing order, so only the two most recent horizontal passes are kept.
-// Source coordinates in double: with float ones, a golden mask pixel whose logit is 2e-5 from 0
-// flips (the rows' float coordinate is 8e-6 off, the logit there changes by 13 per pixel).
-void upscale_direct(const float* L, int lh, int lw, int out_w, int out_h, const MaskRowSink& sink) {
-    const std::vector<Lerp> cols = lerps<double>(lw, out_w, out_w), rows = lerps<double>(lh, out_h, out_h);
+// The vertical step both paths end with: output row y = rows[y].w0 * A[i0] + rows[y].w1 * A[i1],
+// thresholded at 0, where A is an image already resized horizontally to out_w whose rows
+// `make_row(r, dst)` writes on demand. Output rows read A's rows in increasing order, so the two
+// most recent are kept.
+void vertical_threshold(const std::vector<Lerp>& rows, int out_w, const std::function<void(int, float*)>& make_row,
+                        const MaskRowSink& sink) {
     std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
     int slot_row[2] = {-1, -1};
-    auto resized_row = [&](int r) -> const float* {
+    auto row_of = [&](int r) -> const float* {
         for (int s = 0; s < 2; ++s)
             if (slot_row[s] == r) return slot_data[s].data();
         const int s = slot_row[0] < slot_row[1] ? 0 : 1;
-        const float* src = L + static_cast<size_t>(r) * lw;
-        float* dst = slot_data[s].data();
-        for (int x = 0; x < out_w; ++x) dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
+        make_row(r, slot_data[s].data());
         slot_row[s] = r;
-        return dst;
+        return slot_data[s].data();
     };
     std::vector<uint8_t> row(out_w);
-    for (int y = 0; y < out_h; ++y) {
-        const Lerp& v = rows[y];
-        const float* g0 = resized_row(v.i0);
-        const float* g1 = resized_row(v.i1);
+    for (const Lerp& v : rows) {
+        const float* g0 = row_of(v.i0);
+        const float* g1 = row_of(v.i1);
         for (int x = 0; x < out_w; ++x) row[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
         sink(row.data());
     }
 }
 
+// SAM 2: one bilinear resize from the low-res logits to the original size. Source coordinates in
+// double: with float ones, a golden mask pixel whose logit is 2e-5 from 0 flips (the rows' float
+// coordinate is 8e-6 off, and the logit there changes by 13 per pixel).
+void upscale_direct(const float* L, int lh, int lw, int out_w, int out_h, const MaskRowSink& sink) {
+    const std::vector<Lerp> cols = lerps<double>(lw, out_w, out_w);
+    vertical_threshold(lerps<double>(lh, out_h, out_h), out_w, [&](int r, float* dst) {
+        const float* src = L + static_cast<size_t>(r) * lw;
+        for (int x = 0; x < out_w; ++x) dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
+    }, sink);
+}
+
 }  // namespace
 
-// The reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
-// again. Here each value of the 1024 frame is computed only where the second resize reads it,
+// SAM's reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
+// again (SAM 2's goes straight: upscale_direct). Here each value of the 1024 frame is computed only where the second resize reads it,
 // with the same float operations in the same order, so results match the reference.
 void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) {
     check_sizes(p);
@@ -130,35 +138,16 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
         for (int c = 0; c < in_w; ++c) dst[c] = src[cols1[c].i0] * cols1[c].w0 + src[cols1[c].i1] * cols1[c].w1;
     }
 
-    // Rows of the 1024 frame, resized horizontally to the output width; the two most recent are
-    // kept, as output rows read 1024-frame rows in increasing order.
+    // Rows of the 1024 frame, resized horizontally to the output width.
     std::vector<float> frame_row(in_w);
-    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
-    int slot_row[2] = {-1, -1};
-    auto resized_row = [&](int r) -> const float* {
-        for (int s = 0; s < 2; ++s)
-            if (slot_row[s] == r) return slot_data[s].data();
-        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
+    vertical_threshold(rows2, out_w, [&](int r, float* dst) {
         const Lerp& v = rows1[r];
         const float* h0 = horiz.data() + static_cast<size_t>(v.i0) * in_w;
         const float* h1 = horiz.data() + static_cast<size_t>(v.i1) * in_w;
         for (int c = 0; c < in_w; ++c) frame_row[c] = h0[c] * v.w0 + h1[c] * v.w1;
-        float* dst = slot_data[s].data();
         for (int x = 0; x < out_w; ++x)
             dst[x] = frame_row[cols2[x].i0] * cols2[x].w0 + frame_row[cols2[x].i1] * cols2[x].w1;
-        slot_row[s] = r;
-        return dst;
-    };
-
-    std::vector<uint8_t> row(out_w);
-    for (int y = 0; y < out_h; ++y) {
-        const Lerp& v = rows2[y];
-        const float* g0 = resized_row(v.i0);
-        const float* g1 = resized_row(v.i1);
-        uint8_t* dst = row.data();
-        for (int x = 0; x < out_w; ++x) dst[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
-        sink(dst);
-    }
+    }, sink);
 }
 
 std::vector<uint8_t> binary_mask(const Prediction& p, int index) {

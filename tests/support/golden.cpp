@@ -30,6 +30,18 @@ std::string read_file(const std::string& path) {
 
 nlohmann::json load_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
 
+sam::Prompt case_prompt(const nlohmann::json& c) {
+    sam::Prompt p;
+    if (!c["points"].is_null())
+        for (size_t i = 0; i < c["points"].size(); ++i)
+            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
+    if (!c["box"].is_null())
+        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
+                               c["box"][3].get<float>()};
+    p.multimask = c["multimask"].get<bool>();
+    return p;
+}
+
 sam::Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what) {
     if (size < 10 || std::memcmp(data, "\x93NUMPY", 6) != 0) throw std::runtime_error(what + ": not an .npy file");
     int major = data[6];

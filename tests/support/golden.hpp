@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/segmenter.hpp"
 #include "tensor/tensor.hpp"
 
 namespace samtest {
@@ -36,6 +37,10 @@ struct RgbPng {
 RgbPng load_png_rgb(const std::string& path);
 
 nlohmann::json load_json(const std::string& path);
+
+// A golden case's prompt (points, labels, box in original pixels, multimask); the refinement's
+// mask input is left to the caller.
+sam::Prompt case_prompt(const nlohmann::json& c);
 std::string read_file(const std::string& path);
 
 // Summary statistics as the reference's case and layer files give them (torch.std is unbiased).
