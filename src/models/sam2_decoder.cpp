@@ -6,6 +6,7 @@
 
 #include "models/prompt_points.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace sam {
 
@@ -98,7 +99,10 @@ DecoderOutput Sam2Decoder::run_all(const ImageEmbedding& embedding, const Prompt
     ops::add(image.data, src.data, src.data, src.numel());
 
     Tensor s1 = Tensor::empty({4 * kEmbedTokens, kS1}), s0 = Tensor::empty({16 * kEmbedTokens, kS0});
-    to_upscaling_order(embedding.high_res_1, embedding.high_res_0, s1.data, s0.data);
+    {
+        profile::Scope scope("decoder.high_res_order");
+        to_upscaling_order(embedding.high_res_1, embedding.high_res_0, s1.data, s0.data);
+    }
     const HighResFeatures high_res{s1.data, s0.data};
     return decoder_.run(src.data, image_pe_.data, sparse, 0, kTokens, &high_res);
 }
