@@ -260,6 +260,30 @@ TEST_F(Sam2Golden, WrongInputIsRefused) {
     EXPECT_THROW(encoder_->encode(sam::Tensor::zeros({512, 512, 3})), std::invalid_argument);
 }
 
+// dynamic_multimask_via_stability on made-up logits: token 0 unless its mask is unstable.
+TEST(Sam2Choice, StabilityRule) {
+    sam::Tensor logits = sam::Tensor::zeros({4, 256, 256});
+    const std::vector<float> iou = {0.9f, 0.2f, 0.7f, 0.4f};
+    float* t0 = logits.data;
+    for (int i = 0; i < 65536; ++i) t0[i] = -1.0f;  // nothing above -0.05: stability 1
+    sam::Sam2Choice c = sam::sam2_choose_tokens(logits, iou, false);
+    EXPECT_EQ(c.stability, 1.0f);
+    EXPECT_EQ(c.first, 0);
+    for (int i = 0; i < 1000; ++i) t0[i] = 1.0f;  // 1000 confidently inside
+    for (int i = 1000; i < 1019; ++i) t0[i] = 0.0f;  // 19 in (-0.05, 0.05]: 1000 / 1019 = 0.9814
+    c = sam::sam2_choose_tokens(logits, iou, false);
+    EXPECT_NEAR(c.stability, 1000.0 / 1019, 1e-6);
+    EXPECT_EQ(c.first, 0);
+    t0[1019] = t0[1020] = 0.01f;  // 1000 / 1021 = 0.9794: unstable, the best of tokens 1..3
+    c = sam::sam2_choose_tokens(logits, iou, false);
+    EXPECT_EQ(c.first, 2);
+    EXPECT_EQ(c.count, 1);
+    c = sam::sam2_choose_tokens(logits, iou, true);  // multimask: tokens 1..3, whatever token 0 is
+    EXPECT_EQ(c.first, 1);
+    EXPECT_EQ(c.count, 3);
+    EXPECT_THROW(sam::sam2_choose_tokens(logits, {0.1f, 0.2f}, false), std::invalid_argument);
+}
+
 // The decoder alone, fed the reference's maps (float16 files widened) and photo's prompts.
 TEST_F(Sam2Golden, DecoderOnReferenceMapsMatchesEveryCase) {
     const std::string dir = kCases + "photo/";
