@@ -314,15 +314,15 @@ std::string HieraEncoder::name() const {
 
 // Buffers of one encode, sized for the largest band of any block.
 struct HieraEncoder::Scratch {
-    Tensor xn;      // norm1 of a band [rows, Ci]; later the attention output merged [orows, Co]
-    Tensor big;     // qkv of a band [rows, 3 Co]; then the MLP hidden [orows, 4 Co]
+    Tensor xn;              // norm1 of a band [rows, Ci]; later the attention output merged [orows, Co]
+    Tensor big;             // qkv of a band [rows, 3 Co]; then the MLP hidden [orows, 4 Co]
     Tensor proj, shortcut;  // pool blocks: the shortcut's projection [rows, Co], then max-pooled [orows, Co]
-    Tensor heads;   // q [items, Nq, hd], k and v [items, N, hd]; attention output overwrites q
-    Tensor scores;   // one unit of attention scores
-    Tensor inv_sum;  // [items, Nq]: 1 / each query's softmax sum
-    Tensor x1;      // after attention, before the MLP [orows, Co]
-    Tensor neck;    // a neck level of the current stage, channels-last
-    Tensor l2;      // FPN level 2 [4096, 256] until level 3 is known
+    Tensor heads;           // q [items, Nq, hd], k and v [items, N, hd]; attention output overwrites q
+    Tensor scores;          // one unit of attention scores
+    Tensor inv_sum;         // [items, Nq]: 1 / each query's softmax sum
+    Tensor x1;              // after attention, before the MLP [orows, Co]
+    Tensor neck;            // a neck level of the current stage, channels-last
+    Tensor l2;              // FPN level 2 [4096, 256] until level 3 is known
 };
 
 void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Scratch& s) const {
