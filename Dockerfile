@@ -44,7 +44,8 @@ RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /u
 COPY --from=build /src/build/sam-ml-backend /usr/local/bin/sam-ml-backend
 COPY scripts/download_models.sh /usr/local/bin/download_models.sh
 
-# DOWNLOAD_MODELS: space-separated names for download_models.sh (mobile_sam vit_h vit_l vit_b).
+# DOWNLOAD_MODELS: space-separated names for download_models.sh (mobile_sam vit_h vit_l vit_b
+# sam2.1_hiera_tiny sam2.1_hiera_small sam2.1_hiera_base_plus sam2.1_hiera_large).
 # DOWNLOAD_BASE_URL: a mirror to fetch them from instead of the official hosts
 # (download_models.sh fetches $DOWNLOAD_BASE_URL/<file name>).
 # A bind mount on /data hides anything baked under it: bake into another MODEL_DIR.

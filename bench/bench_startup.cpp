@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "checkpoint_writer.hpp"
+#include "checkpoint_writer.hpp"  // tests/support
 #include "server_process.hpp"
 
 namespace fs = std::filesystem;
@@ -77,7 +77,7 @@ sambench::Figures figures(std::vector<double> t) {
 int64_t write_vit_b_checkpoint(const std::string& path) {
     const int64_t E = 768, depth = 12, hd = 64, C = 256;
     uint64_t st = 0x9E3779B97F4A7C15ull;
-    sambench::CheckpointWriter w(path, "sam_vit_b_random");
+    samtest::CheckpointWriter w(path, "sam_vit_b_random");
     int64_t params = 0;
     std::vector<float> buf;
     // Uniform in [offset - scale, offset + scale] from xorshift: fast and reproducible.

@@ -16,6 +16,19 @@ namespace sambench {
 // Every benchmark runs with the allocator settings of the sam-ml-backend binary.
 inline const bool allocator_tuned = (sam::tune_allocator_for_inference(), true);
 
+// A w x h test image with gradients and texture (no decoding in the timed path).
+inline sam::RgbImage synthetic_image(int w, int h) {
+    sam::RgbImage img;
+    img.width = w, img.height = h;
+    img.pixels.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
+            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
+        }
+    return img;
+}
+
 struct Figures {
     double median, min, max;
     int runs;
@@ -36,19 +49,6 @@ inline Figures time_runs(int runs, const std::function<void()>& fn) {
         t.push_back(std::chrono::duration<double>(b - a).count());
     }
     return figures(std::move(t));
-}
-
-// A w x h test image: colour gradients and an XOR pattern.
-inline sam::RgbImage synthetic_image(int w, int h) {
-    sam::RgbImage img;
-    img.width = w, img.height = h;
-    img.pixels.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = &img.pixels[(size_t(y) * w + x) * 3];
-            p[0] = uint8_t(x * 255 / w), p[1] = uint8_t(y * 255 / h), p[2] = uint8_t((x ^ y) & 255);
-        }
-    return img;
 }
 
 // {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, <extra>}

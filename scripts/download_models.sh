@@ -2,6 +2,7 @@
 # Downloads Segment Anything checkpoints from their official URLs into MODEL_DIR.
 #
 #   scripts/download_models.sh [mobile_sam] [vit_h] [vit_l] [vit_b]
+#                              [sam2.1_hiera_tiny] [sam2.1_hiera_small] [sam2.1_hiera_base_plus] [sam2.1_hiera_large]
 #
 # Without arguments: mobile_sam and vit_h (the two files the Python example fetches).
 # MODEL_DIR defaults to models/ in the repository (where scripts/run.sh looks).
@@ -34,6 +35,28 @@ file[vit_b]=sam_vit_b_01ec64.pth
 url[vit_b]=https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth
 size[vit_b]=375042383
 sha[vit_b]=ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912
+# SAM 2.1 (Meta's release of 2024-09-28, the URLs of facebookresearch/sam2's
+# checkpoints/download_ckpts.sh). Sizes and SHA-256: the Git LFS records of the same files on
+# Hugging Face: facebook/sam2.1-hiera-tiny and facebook/sam2.1-hiera-small (Meta's own
+# repositories); base_plus and large from mirrors of the release whose tiny and small records
+# equal Meta's.
+sam2_url=https://dl.fbaipublicfiles.com/segment_anything_2/092824
+file[sam2.1_hiera_tiny]=sam2.1_hiera_tiny.pt
+url[sam2.1_hiera_tiny]=$sam2_url/sam2.1_hiera_tiny.pt
+size[sam2.1_hiera_tiny]=156008466
+sha[sam2.1_hiera_tiny]=7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69
+file[sam2.1_hiera_small]=sam2.1_hiera_small.pt
+url[sam2.1_hiera_small]=$sam2_url/sam2.1_hiera_small.pt
+size[sam2.1_hiera_small]=184416285
+sha[sam2.1_hiera_small]=6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38
+file[sam2.1_hiera_base_plus]=sam2.1_hiera_base_plus.pt
+url[sam2.1_hiera_base_plus]=$sam2_url/sam2.1_hiera_base_plus.pt
+size[sam2.1_hiera_base_plus]=323606802
+sha[sam2.1_hiera_base_plus]=a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5
+file[sam2.1_hiera_large]=sam2.1_hiera_large.pt
+url[sam2.1_hiera_large]=$sam2_url/sam2.1_hiera_large.pt
+size[sam2.1_hiera_large]=898083611
+sha[sam2.1_hiera_large]=2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318
 
 say() { echo "download_models: $*" >&2; }
 
@@ -41,7 +64,8 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mobile_sam vit_h)
 for m in "${models[@]}"; do
     if [ -z "${file[$m]:-}" ]; then
-        say "unknown model '$m': choose from mobile_sam, vit_h, vit_l, vit_b"
+        say "unknown model '$m': choose from mobile_sam, vit_h, vit_l, vit_b," \
+            "sam2.1_hiera_tiny, sam2.1_hiera_small, sam2.1_hiera_base_plus, sam2.1_hiera_large"
         exit 2
     fi
 done

@@ -430,6 +430,36 @@ TEST(ImageResize, HandComputedWeights) {
     EXPECT_EQ(w, 2);
 }
 
+// SAM 2's float resize: the same triangle filter, on x / 255 without rounding to bytes.
+TEST(ImageResize, FloatHandComputedWeights) {
+    // 4 -> 2: weights .75 .75 .25 and .25 .75 .75 over 1.75, as above, on 0, .2, .4, 1.
+    RgbImage src;
+    src.width = 4;
+    src.height = 1;
+    for (uint8_t v : {0, 51, 102, 255}) src.pixels.insert(src.pixels.end(), {v, v, v});
+    sam::Tensor out = sam::resize_bilinear_antialias_float(src, 2, 1);
+    ASSERT_EQ(out.shape, (sam::Shape{1, 2, 3}));
+    EXPECT_NEAR(out.data[0], (0.2 * 0.75 + 0.4 * 0.25) / 1.75, 1e-7);
+    EXPECT_NEAR(out.data[3], (0.2 * 0.25 + 0.4 * 0.75 + 1.0 * 0.75) / 1.75, 1e-7);
+    RgbImage column = src;  // along y: the vertical pass
+    column.width = 1, column.height = 4;
+    out = sam::resize_bilinear_antialias_float(column, 1, 2);
+    ASSERT_EQ(out.shape, (sam::Shape{2, 1, 3}));
+    EXPECT_NEAR(out.data[3], (0.2 * 0.25 + 0.4 * 0.75 + 1.0 * 0.75) / 1.75, 1e-7);
+
+    // 2 -> 4 enlarges: plain bilinear, edges clamped: 0, .25, .75, 1 of the two values.
+    RgbImage two;
+    two.width = 2, two.height = 1;
+    two.pixels = {0, 0, 0, 255, 255, 255};
+    out = sam::resize_bilinear_antialias_float(two, 4, 1);
+    const float want[4] = {0.0f, 0.25f, 0.75f, 1.0f};
+    for (int x = 0; x < 4; ++x) EXPECT_FLOAT_EQ(out.data[x * 3], want[x]) << x;
+    // A side that keeps its size is not resampled: values are x / 255 exactly.
+    out = sam::resize_bilinear_antialias_float(two, 2, 1);
+    EXPECT_EQ(out.data[3], 255.0f / 255.0f);
+    EXPECT_THROW(sam::resize_bilinear_antialias_float(two, 4, 0), ImageError);
+}
+
 TEST(ImageResize, MatchesGoldenResizedPng) {
     for (const char* model : {"mobile_sam", "sam_vit_mini"}) {
         for (const auto& entry : std::filesystem::directory_iterator(samtest::golden(std::string("cases/") + model))) {

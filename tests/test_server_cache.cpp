@@ -59,6 +59,23 @@ TEST(EmbeddingCache, EvictsByBytesButKeepsTheNewest) {
     EXPECT_EQ(cache.stats().bytes, 4000);
 }
 
+// A SAM 2 embedding is the 64x64 map and the two high-resolution maps: 16 MiB, all of it counted.
+TEST(EmbeddingCache, CountsSam2HighResolutionMaps) {
+    auto sam2 = [] {
+        sam::ImageEmbedding e;
+        e.features = sam::Tensor::zeros({256, 64, 64});
+        e.high_res_0 = sam::Tensor::zeros({32, 256, 256});
+        e.high_res_1 = sam::Tensor::zeros({64, 128, 128});
+        return e;
+    };
+    EXPECT_EQ(sam2().bytes(), size_t(16) << 20);
+    EmbeddingCache cache(10, size_t(40) << 20);  // CACHE_MAX_MB=40: two fit, not three
+    for (const char* k : {"a", "b", "c"}) cache.get_or_compute(k, sam2);
+    EXPECT_EQ(cache.stats().entries, 2);
+    EXPECT_EQ(cache.stats().bytes, int64_t(32) << 20);
+    EXPECT_FALSE(cache.cached_or_computing("a"));
+}
+
 TEST(EmbeddingCache, ErrorsReachEveryWaiterAndAreNotCached) {
     EmbeddingCache cache(4, 1 << 20);
     std::atomic<int> calls{0};
@@ -151,6 +168,43 @@ TEST(ServerConfig, ReadsEnvironmentAndRefusesBadValues) {
     for (const char* k : {"PORT", "LABEL_STUDIO_HOST", "LABEL_STUDIO_URL", "LABEL_STUDIO_ACCESS_TOKEN",
                           "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", "VERIFY_SSL", "CACHE_SIZE", "MODEL_DIR"})
         unsetenv(k);
+}
+
+// SAM 2: SAM2_CHECKPOINT, or Label Studio's SAM 2 backend's MODEL_CHECKPOINT (a file name under
+// MODEL_DIR or a path; alone it selects SAM 2) and MODEL_CONFIG (kept for the size check).
+TEST(ServerConfig, Sam2Variables) {
+    setenv("MODEL_DIR", "/m", 1);
+    ServerConfig c = config_from_env();
+    apply_model_defaults(c);
+    EXPECT_EQ(c.model.sam_choice, "MobileSAM");
+    EXPECT_EQ(c.model.sam2_checkpoint, "/m/sam2.1_hiera_tiny.pt");
+
+    setenv("MODEL_CHECKPOINT", "sam2.1_hiera_small.pt", 1);
+    setenv("MODEL_CONFIG", "configs/sam2.1/sam2.1_hiera_s.yaml", 1);
+    c = config_from_env();
+    apply_model_defaults(c);
+    EXPECT_EQ(c.model.sam_choice, "SAM2");
+    EXPECT_EQ(c.model.sam2_checkpoint, "/m/sam2.1_hiera_small.pt");
+    EXPECT_EQ(c.model.sam2_config, "configs/sam2.1/sam2.1_hiera_s.yaml");
+
+    setenv("MODEL_CHECKPOINT", "/ckpt/sam2.1_hiera_large.pt", 1);
+    c = config_from_env();
+    apply_model_defaults(c);
+    EXPECT_EQ(c.model.sam2_checkpoint, "/ckpt/sam2.1_hiera_large.pt");
+
+    setenv("SAM2_CHECKPOINT", "/x/base.pt", 1);  // our own name wins
+    setenv("SAM_CHOICE", "MobileSAM", 1);        // and an explicit choice stays
+    c = config_from_env();
+    apply_model_defaults(c);
+    EXPECT_EQ(c.model.sam2_checkpoint, "/x/base.pt");
+    EXPECT_EQ(c.model.sam_choice, "MobileSAM");
+    for (const char* k : {"MODEL_DIR", "MODEL_CHECKPOINT", "MODEL_CONFIG", "SAM2_CHECKPOINT", "SAM_CHOICE"}) unsetenv(k);
+
+    EXPECT_EQ(sam::sam2_config_size("configs/sam2.1/sam2.1_hiera_l.yaml"), "large");
+    EXPECT_EQ(sam::sam2_config_size("sam2_hiera_t.yaml"), "tiny");
+    EXPECT_EQ(sam::sam2_config_size("configs/sam2.1/sam2.1_hiera_b+.yaml"), "base_plus");
+    EXPECT_EQ(sam::sam2_config_size("sam2.1_hiera_s"), "small");
+    EXPECT_EQ(sam::sam2_config_size("my_model.yaml"), "");
 }
 
 TEST(Metrics, PrometheusText) {

@@ -2,7 +2,8 @@
 // a document root holding the golden images and a fake Label Studio serving the uploads with
 // the token. Every fixture of golden/labelstudio/fixtures.json answers with its names, label,
 // size, score and mask; no context answers []; later clicks on an image are cache hits. The
-// same for ONNX mode and, on golden cases, for SAM ViT; the shipped templates work as they are.
+// same for ONNX mode, for SAM 2.1 (its own fixtures) and, on golden cases, for SAM ViT; the
+// shipped templates work as they are.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -49,7 +50,7 @@ size_t differing_pixels(const json& region, const std::string& reference_png) {
 // fixtures' masks; random weights leave many pixels near the threshold, where float rounding may
 // flip a pixel, so agreement is demanded on all but 0.1% of the pixels (the counts are printed:
 // 0 to a dozen).
-void check_every_fixture(const samtest::ServerProcess::Env& model_env) {
+void check_every_fixture(const samtest::ServerProcess::Env& model_env, const std::string& key = "predict") {
     json fixtures = samtest::load_json(samtest::golden("labelstudio/fixtures.json"));
     std::string token = fixtures["setup_request"]["access_token"];
     samtest::FakeLabelStudio ls(token);
@@ -71,7 +72,7 @@ void check_every_fixture(const samtest::ServerProcess::Env& model_env) {
     EXPECT_EQ(res->status, 200) << res->body;
 
     int clicks = 0;
-    for (const json& fx : fixtures["predict"]) {
+    for (const json& fx : fixtures[key]) {
         const std::string name = fx["name"];
         res = client.Post("/predict", fx["request"].dump(), "application/json");
         ASSERT_TRUE(res) << name;
@@ -104,6 +105,14 @@ void check_every_fixture(const samtest::ServerProcess::Env& model_env) {
 }
 
 TEST(ServerE2E, EveryFixtureMobileSam) { check_every_fixture(mobile_sam_env()); }
+
+// SAM 2.1 (the predict_sam2 fixtures: the same requests answered by SAM2ImagePredictor).
+TEST(ServerE2E, EveryFixtureSam2) {
+    const json fixtures = samtest::load_json(samtest::golden("labelstudio/fixtures.json"));
+    check_every_fixture({{"SAM_CHOICE", "SAM2"},
+                         {"SAM2_CHECKPOINT", samtest::golden(fixtures["predict_sam2_model"]["checkpoint"])}},
+                        "predict_sam2");
+}
 
 // ONNX mode: the official single-mask export of the same checkpoint decodes; it applies the
 // ambiguous-prompt rule itself (best of three for one point or one box), so the fixtures hold.

@@ -254,7 +254,7 @@ TEST(Replicas, TwoCheckpointsNeverReadEachOthersEntries) {
     std::string keys = redis.cli({"KEYS", "sam:emb:v1:*"});
     EXPECT_EQ(std::count(keys.begin(), keys.end(), '\n'), 2) << keys;
     EXPECT_EQ(std::count(keys.begin(), keys.end(), 't'), std::count(keys.begin(), keys.end(), 't')) << keys;
-    EXPECT_NE(keys.find("sam:emb:v1:tinyvit-5m-mobilesam:"), std::string::npos) << keys;
+    EXPECT_NE(keys.find("sam:emb:v1:mobile_sam:"), std::string::npos) << keys;
 }
 
 TEST(Replicas, NoIdentityOrBadUrlSaySo) {

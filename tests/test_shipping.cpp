@@ -458,6 +458,20 @@ TEST(DownloadScript, SkipsCompleteFilesAndRefusesWrongSizes) {
     EXPECT_EQ(dir.entries().size(), 2u);
 }
 
+TEST(DownloadScript, Sam21Checkpoints) {
+    TempDir dir;
+    fs::path tiny = dir.path / "sam2.1_hiera_tiny.pt";  // published size: present, skipped
+    std::ofstream(tiny).close();
+    fs::resize_file(tiny, 156008466);
+    CmdResult r = download(dir, "sam2.1_hiera_tiny");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("already there"), std::string::npos) << r.output;
+    r = download(dir, "sam2.1_hiera_large");
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("/sam2.1_hiera_large.pt (898 MB)"), std::string::npos) << r.output;
+    EXPECT_EQ(dir.entries(), std::vector<std::string>{"sam2.1_hiera_tiny.pt"});
+}
+
 TEST(Templates, ExampleFilesParseToTheDocumentedNames) {
     struct Expected {
         sam::ls::OutputKind kind;

@@ -15,23 +15,8 @@ namespace {
 
 const char* kImages[] = {"photo", "exif_rotated", "rgba_odd", "gray_wide", "tiny"};
 
-struct Stats {
-    double mean = 0, std = 0, absmax = 0, l2 = 0;
-};
-
-Stats stats_of(const float* x, int64_t n) {
-    double sum = 0, sq = 0;
-    Stats s;
-    for (int64_t i = 0; i < n; ++i) {
-        sum += x[i];
-        sq += double(x[i]) * x[i];
-        s.absmax = std::max(s.absmax, double(std::fabs(x[i])));
-    }
-    s.mean = sum / n;
-    s.std = std::sqrt(std::max(0.0, (sq - sum * sum / n) / (n - 1)));  // torch.std is unbiased
-    s.l2 = std::sqrt(sq);
-    return s;
-}
+using samtest::Stats;
+using samtest::stats_of;
 
 void expect_stats(const Stats& s, const nlohmann::json& ref, double tol, const std::string& what) {
     EXPECT_NEAR(s.mean, ref["mean"].get<double>(), tol) << what;

@@ -20,24 +20,8 @@ using samtest::golden;
 
 const std::string kVitCkpt = "checkpoints/sam_vit_mini_random.pth";
 
-struct Stats {
-    double mean = 0, std = 0, absmax = 0, l2 = 0;
-};
-
-Stats stats_of(const float* x, int64_t n) {
-    double sum = 0, sq = 0, mx = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        sum += x[i];
-        sq += double(x[i]) * x[i];
-        mx = std::max(mx, std::fabs(double(x[i])));
-    }
-    Stats s;
-    s.mean = sum / n;
-    s.std = std::sqrt((sq - sum * sum / n) / (n - 1));  // torch.std: unbiased
-    s.absmax = mx;
-    s.l2 = std::sqrt(sq);
-    return s;
-}
+using samtest::Stats;
+using samtest::stats_of;
 
 // Compares against a case.json stats block; `first8` are the first values in [1, C, H, W] order.
 // The reference's L2 is a float32 reduction over millions of values, good to about 1e-4 relative.

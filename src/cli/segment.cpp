@@ -40,7 +40,7 @@ int segment_main(int argc, char** argv) {
     std::vector<std::string> points;
     std::string box;
     bool multimask = false;
-    app.add_option("--checkpoint", checkpoint, "MobileSAM or SAM ViT checkpoint (.pt / .pth)")->required();
+    app.add_option("--checkpoint", checkpoint, "MobileSAM, SAM ViT or SAM 2 checkpoint (.pt / .pth)")->required();
     app.add_option("--onnx", onnx, "ONNX decoder export to use instead of the checkpoint's decoder");
     app.add_option("--image", image_path, "image file (JPEG, PNG, WebP, BMP)")->required();
     app.add_option("--point", points, "X,Y[,1|0]: a point in image pixels, positive (1, default) or negative (0)");

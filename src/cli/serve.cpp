@@ -8,6 +8,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "models/model_loader.hpp"
 #include "server/config.hpp"
@@ -30,10 +32,11 @@ std::string env_footer() {
 void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::string& refine) {
     app.add_option("--host", c.host, "address to listen on [HOST]");
     app.add_option("--port", c.port, "port to listen on, 0 for any free one [PORT]")->check(CLI::Range(0, 65535));
-    app.add_option("--sam-choice", c.model.sam_choice, "MobileSAM, SAM or ONNX [SAM_CHOICE]");
+    app.add_option("--sam-choice", c.model.sam_choice, "MobileSAM, SAM, SAM2 or ONNX [SAM_CHOICE]");
     app.add_option("--mobilesam-checkpoint", c.model.mobilesam_checkpoint, "[MOBILESAM_CHECKPOINT]");
     app.add_option("--vith-checkpoint", c.model.vith_checkpoint, "SAM ViT-B/L/H checkpoint [VITH_CHECKPOINT]");
     app.add_option("--onnx-checkpoint", c.model.onnx_checkpoint, "[ONNX_CHECKPOINT]");
+    app.add_option("--sam2-checkpoint", c.model.sam2_checkpoint, "SAM 2.1 checkpoint, any size [SAM2_CHECKPOINT]");
     app.add_option("--model-dir", c.model_dir, "folder of the default checkpoints [MODEL_DIR]");
     app.add_option("--model-version", c.model_version, "[MODEL_VERSION]");
     app.add_option("--label-studio-url", c.label_studio_url, "[LABEL_STUDIO_URL, LABEL_STUDIO_HOST]");
@@ -130,7 +133,9 @@ int serve_main(int argc, char** argv) {
     std::shared_ptr<const sam::Segmenter> model;
     try {
         auto t0 = std::chrono::steady_clock::now();
-        model = sam::load_segmenter(config.model);
+        std::vector<std::string> warnings;
+        model = sam::load_segmenter(config.model, &warnings);
+        for (const std::string& w : warnings) spdlog::warn("{}", w);
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         spdlog::info("loaded {} in {:.2f} s", model->description(), dt);
     } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #if defined(__SSE4_1__)
 #include <immintrin.h>
@@ -138,9 +139,53 @@ void resample_vertical(const RgbImage& src, int row_offset, const AxisCoeffs& c,
     }
 }
 
-}  // namespace
+// One axis of PyTorch's antialiased resampling of float tensors (upsample_bilinear2d_aa on the
+// CPU, scalar_t = float): the same expressions with the same float/double promotions, so every
+// index and weight comes out as PyTorch's.
+struct FloatAxis {
+    int ksize = 0;
+    std::vector<int> first, count;
+    std::vector<float> weights;  // out_size * ksize
+};
 
-RgbImage resize_bilinear_antialias(const RgbImage& src, int out_w, int out_h) {
+FloatAxis float_axis(int in_size, int out_size) {
+    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+    const float support = scale >= 1.0f ? scale : 1.0f;  // interp_size / 2 * scale, interp_size 2
+    const float invscale = scale >= 1.0f ? static_cast<float>(1.0 / scale) : 1.0f;
+    FloatAxis a;
+    a.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+    a.first.resize(out_size);
+    a.count.resize(out_size);
+    a.weights.assign(static_cast<size_t>(out_size) * a.ksize, 0.0f);
+    for (int i = 0; i < out_size; ++i) {
+        const float center = static_cast<float>(scale * (i + 0.5));
+        const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+        const int64_t xsize = std::clamp<int64_t>(
+            std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in_size) - xmin, 0, a.ksize);
+        float* w = &a.weights[static_cast<size_t>(i) * a.ksize];
+        float total = 0.0f;
+        for (int64_t j = 0; j < xsize; ++j) {
+            float x = static_cast<float>((static_cast<float>(j + xmin) - center + 0.5) * invscale);
+            x = std::fabs(x);
+            w[j] = x < 1.0f ? 1.0f - x : 0.0f;
+            total += w[j];
+        }
+        if (total != 0.0f)
+            for (int64_t j = 0; j < xsize; ++j) w[j] /= total;
+        a.first[i] = static_cast<int>(xmin);
+        a.count[i] = static_cast<int>(xsize);
+    }
+    return a;
+}
+
+// out = sum_j src[(first + j) * stride] * w[j], accumulated in PyTorch's order.
+inline float taps(const float* src, int64_t stride, const float* w, int count) {
+    float acc = src[0] * w[0];
+    for (int j = 1; j < count; ++j) acc += src[j * stride] * w[j];
+    return acc;
+}
+
+void check_resize_args(const RgbImage& src, int out_w, int out_h) {
     if (src.width <= 0 || src.height <= 0 ||
         src.pixels.size() != static_cast<size_t>(src.width) * src.height * 3)
         throw ImageError("resize: source image is " + std::to_string(src.width) + "x" +
@@ -149,6 +194,68 @@ RgbImage resize_bilinear_antialias(const RgbImage& src, int out_w, int out_h) {
     if (out_w <= 0 || out_h <= 0)
         throw ImageError("resize: output size " + std::to_string(out_w) + "x" + std::to_string(out_h) +
                          " must be positive");
+}
+
+}  // namespace
+
+Tensor resize_bilinear_antialias_float(const RgbImage& src, int out_w, int out_h) {
+    check_resize_args(src, out_w, out_h);
+    const int in_w = src.width, in_h = src.height;
+    const bool vertical = out_h != in_h;
+    const FloatAxis cv = float_axis(in_h, out_h);
+    // Rows the vertical pass reads (all of them when it does not run).
+    const int row0 = vertical ? cv.first.front() : 0;
+    const int rows = vertical ? cv.first.back() + cv.count.back() - row0 : in_h;
+
+    // x / 255, then the horizontal pass when the width changes: [rows, out_w, 3].
+    Tensor tmp = Tensor::empty({rows, out_w, 3});
+    if (out_w == in_w) {
+#pragma omp parallel for schedule(static)
+        for (int y = 0; y < rows; ++y) {
+            const uint8_t* in = src.row(row0 + y);
+            float* out = tmp.data + static_cast<int64_t>(y) * out_w * 3;
+            for (int i = 0; i < out_w * 3; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
+        }
+    } else {
+        const FloatAxis ch = float_axis(in_w, out_w);
+#pragma omp parallel
+        {
+            std::vector<float> line(static_cast<size_t>(in_w) * 3);
+#pragma omp for schedule(static)
+            for (int y = 0; y < rows; ++y) {
+                const uint8_t* in = src.row(row0 + y);
+                for (int i = 0; i < in_w * 3; ++i) line[i] = static_cast<float>(in[i]) / 255.0f;
+                float* out = tmp.data + static_cast<int64_t>(y) * out_w * 3;
+                for (int x = 0; x < out_w; ++x) {
+                    const float* w = &ch.weights[static_cast<size_t>(x) * ch.ksize];
+                    const float* p = line.data() + static_cast<size_t>(ch.first[x]) * 3;
+                    for (int c = 0; c < 3; ++c) out[x * 3 + c] = taps(p + c, 3, w, ch.count[x]);
+                }
+            }
+        }
+    }
+    if (!vertical) return tmp;
+
+    Tensor out = Tensor::empty({out_h, out_w, 3});
+    const int64_t n = static_cast<int64_t>(out_w) * 3;
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < out_h; ++y) {
+        const float* w = &cv.weights[static_cast<size_t>(y) * cv.ksize];
+        const float* in = tmp.data + (cv.first[y] - row0) * n;
+        float* o = out.data + y * n;
+        const int cnt = cv.count[y];
+        for (int64_t i = 0; i < n; ++i) o[i] = in[i] * w[0];
+        for (int j = 1; j < cnt; ++j) {
+            const float* r = in + j * n;
+            const float wj = w[j];
+            for (int64_t i = 0; i < n; ++i) o[i] += r[i] * wj;
+        }
+    }
+    return out;
+}
+
+RgbImage resize_bilinear_antialias(const RgbImage& src, int out_w, int out_h) {
+    check_resize_args(src, out_w, out_h);
     const bool horizontal = out_w != src.width;
     const bool vertical = out_h != src.height;
     if (!horizontal && !vertical) return src;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -234,8 +235,10 @@ std::vector<float> mlp3(const Mlp3& m, const float* x) {
 
 }  // namespace
 
-MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt) {
-    const std::string p = "mask_decoder.";
+MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt, DecoderKind kind) {
+    const bool sam2 = kind == DecoderKind::Sam2;
+    const std::string p = sam2 ? "sam_mask_decoder." : "mask_decoder.";
+    const std::string mlp1 = sam2 ? "mlp.layers.0." : "mlp.lin1.", mlp2 = sam2 ? "mlp.layers.1." : "mlp.lin2.";
     const std::string t = p + "transformer.";
     MaskDecoder d;
     for (int i = 0; i < kDepth; ++i) {
@@ -248,10 +251,10 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt) {
             b.norm_w[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".weight", {kDim});
             b.norm_b[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".bias", {kDim});
         }
-        b.mlp1_w = ckpt.get(l + "mlp.lin1.weight", {kMlpDim, kDim});
-        b.mlp1_b = ckpt.get(l + "mlp.lin1.bias", {kMlpDim});
-        b.mlp2_w = ckpt.get(l + "mlp.lin2.weight", {kDim, kMlpDim});
-        b.mlp2_b = ckpt.get(l + "mlp.lin2.bias", {kDim});
+        b.mlp1_w = ckpt.get(l + mlp1 + "weight", {kMlpDim, kDim});
+        b.mlp1_b = ckpt.get(l + mlp1 + "bias", {kMlpDim});
+        b.mlp2_w = ckpt.get(l + mlp2 + "weight", {kDim, kMlpDim});
+        b.mlp2_b = ckpt.get(l + mlp2 + "bias", {kDim});
         b.skip_first_layer_pe = i == 0;
         d.layers.push_back(std::move(b));
     }
@@ -261,9 +264,12 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt) {
 
     const Tensor iou_token = ckpt.get(p + "iou_token.weight", {1, kDim});
     const Tensor mask_tokens = ckpt.get(p + "mask_tokens.weight", {kMaskTokens, kDim});
-    d.output_tokens = Tensor::empty({1 + kMaskTokens, kDim});
-    std::memcpy(d.output_tokens.data, iou_token.data, kDim * sizeof(float));
-    std::memcpy(d.output_tokens.data + kDim, mask_tokens.data, kMaskTokens * kDim * sizeof(float));
+    d.iou_token = sam2 ? 1 : 0;
+    d.iou_sigmoid = sam2;
+    d.output_tokens = Tensor::empty({d.iou_token + 1 + kMaskTokens, kDim});
+    if (sam2) std::memcpy(d.output_tokens.data, ckpt.get(p + "obj_score_token.weight", {1, kDim}).data, kDim * sizeof(float));
+    std::memcpy(d.output_tokens.data + d.iou_token * kDim, iou_token.data, kDim * sizeof(float));
+    std::memcpy(d.output_tokens.data + (d.iou_token + 1) * kDim, mask_tokens.data, kMaskTokens * kDim * sizeof(float));
 
     std::tie(d.up0_w, d.up0_b) = convt_as_matrix(ckpt.get(p + "output_upscaling.0.weight", {kDim, kUp0, 2, 2}),
                                                  ckpt.get(p + "output_upscaling.0.bias", {kUp0}));
@@ -278,7 +284,15 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt) {
 }
 
 DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const {
-    const int64_t nt = 1 + kMaskTokens + sparse.dim(0);
+    return run(src, pos, sparse, multimask ? 1 : 0, multimask ? kMaskTokens - 1 : 1, nullptr);
+}
+
+DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
+                               const HighResFeatures* high_res) const {
+    if (first < 0 || count < 1 || first + count > kMaskTokens)
+        throw std::invalid_argument("MaskDecoder: mask tokens " + std::to_string(first) + ".." +
+                                    std::to_string(first + count - 1) + " do not exist (0..3)");
+    const int64_t nt = output_tokens.dim(0) + sparse.dim(0);
     const size_t tok_n = static_cast<size_t>(nt) * kDim, img_n = static_cast<size_t>(kEmbedTokens) * kDim;
     // The prompt tokens double as the queries' positional encoding (point_embedding in the reference).
     std::vector<float> tokens(tok_n);
@@ -355,6 +369,7 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         m0.K = kDim;
         m0.N = 4 * kUp0;
         m0.bias = up0_b.data;
+        if (high_res) m0.add = high_res->s1;  // before the LayerNorm
         ops::matmul(m0);
         ops::layer_norm(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
         ops::gelu(up0, kEmbedTokens * 4 * kUp0);
@@ -367,15 +382,18 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         m1.N = 4 * kUp1;
         m1.bias = up1_b.data;
         m1.act = ops::Act::Gelu;
+        if (high_res) m1.add = high_res->s0, m1.add_before_act = true;
         ops::matmul(m1);
     }
 
     profile::Scope scope("decoder.heads_masks");
-    const int first = multimask ? 1 : 0, count = multimask ? kMaskTokens - 1 : 1;
     DecoderOutput out;
+    const float* mask_queries = queries.data() + (iou_token + 1) * kDim;
     std::vector<std::vector<float>> hyper_in(count);
-    for (int c = 0; c < count; ++c) hyper_in[c] = mlp3(hyper[first + c], queries.data() + (1 + first + c) * kDim);
-    const std::vector<float> iou = mlp3(iou_head, queries.data());
+    for (int c = 0; c < count; ++c) hyper_in[c] = mlp3(hyper[first + c], mask_queries + (first + c) * kDim);
+    std::vector<float> iou = mlp3(iou_head, queries.data() + iou_token * kDim);
+    if (iou_sigmoid)
+        for (float& v : iou) v = 1.0f / (1.0f + std::exp(-v));
     out.iou.assign(iou.begin() + first, iou.begin() + first + count);
 
     out.masks = Tensor::empty({count, kLowres, kLowres});

@@ -1,7 +1,9 @@
 // SAM's mask decoder (segment_anything/modeling/mask_decoder.py and transformer.py): a two-way
 // transformer between prompt tokens and the 64x64 image embedding, then transposed-convolution
 // upscaling to 256x256 and hypernetwork MLPs that turn mask tokens into per-pixel weights.
-// Shared by MobileSAM and SAM ViT. Token-major layouts throughout: image tokens are [4096, 256].
+// Shared by MobileSAM, SAM ViT and SAM 2 (whose decoder adds an object-score token, a sigmoid on
+// the IoU head and high-resolution features in the upscaling). Token-major layouts throughout:
+// image tokens are [4096, 256].
 #pragma once
 
 #include <vector>
@@ -30,6 +32,20 @@ struct Mlp3 {
     Tensor w[3], b[3];
 };
 
+// SAM 2's high-resolution features, in the order the upscaling produces its rows (see run()):
+// s1 [(y, x, dy, dx) of the 64x64 grid, 64 channels] = conv_s1 map at (2y + dy, 2x + dx);
+// s0 [(y, x, dy, dx, ey, ex), 32 channels] = conv_s0 map at (4y + 2dy + ey, 4x + 2dx + ex).
+struct HighResFeatures {
+    const float* s1 = nullptr;
+    const float* s0 = nullptr;
+};
+
+// Which checkpoint layout the decoder reads.
+enum class DecoderKind {
+    Sam,   // "mask_decoder.", transformer MLPs as mlp.lin1 / mlp.lin2
+    Sam2,  // "sam_mask_decoder.", mlp.layers.0 / .1, obj_score_token, sigmoid IoU
+};
+
 struct DecoderOutput {
     Tensor masks;            // [C, 256, 256] low-res logits
     std::vector<float> iou;  // C predicted IoUs
@@ -39,7 +55,9 @@ struct MaskDecoder {
     std::vector<TwoWayBlock> layers;
     DecoderAttention final_attn;
     Tensor norm_final_w, norm_final_b;
-    Tensor output_tokens;  // [5, 256]: the IoU token, then the 4 mask tokens
+    Tensor output_tokens;  // [5, 256]: the IoU token, then the 4 mask tokens (SAM 2: [6, 256], the object-score token first)
+    int iou_token = 0;     // row of the IoU token in output_tokens
+    bool iou_sigmoid = false;
     // output_upscaling as matrices: ConvTranspose2d k2 s2 maps a pixel to a 2x2 block, so
     // up0_w is [256, (dy, dx, 64)] and up1_w [64, (dy, dx, 32)], biases repeated per block position.
     Tensor up0_w, up0_b, up_norm_w, up_norm_b, up1_w, up1_b;
@@ -47,11 +65,15 @@ struct MaskDecoder {
     Mlp3 iou_head;
 
     // Reads every mask_decoder.* tensor; CheckpointError names a missing or misshapen key.
-    static MaskDecoder load(const io::Checkpoint& ckpt);
+    static MaskDecoder load(const io::Checkpoint& ckpt, DecoderKind kind = DecoderKind::Sam);
 
     // src: image embedding + dense prompt embedding [4096, 256]; pos: dense positional encoding
     // [4096, 256]; sparse: prompt tokens [n, 256]. multimask: the masks of tokens 1..3, else token 0.
     DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const;
+    // The masks of mask tokens [first, first + count) (0..3), with the high-resolution features
+    // added in the upscaling when given (SAM 2).
+    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
+                      const HighResFeatures* high_res) const;
 };
 
 }  // namespace sam

@@ -12,26 +12,29 @@ namespace {
 constexpr int kFrame = 1024;
 
 // One output coordinate of a bilinear resize (align_corners=False): the two source indices and
-// their weights, computed in float exactly like PyTorch's upsample_bilinear2d on CPU.
+// their weights, computed like PyTorch's upsample_bilinear2d on CPU: the source coordinate in
+// `Coord` (float for SAM's masks; SAM 2's reference masks match only with double), the weights
+// in float.
 struct Lerp {
     int i0, i1;
     float w0, w1;
 };
 
+template <typename Coord = float>
 std::vector<Lerp> lerps(int in_size, int out_size, int count) {
     std::vector<Lerp> out(count);
-    const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+    const Coord scale = static_cast<Coord>(in_size) / static_cast<Coord>(out_size);
     for (int j = 0; j < count; ++j) {
         Lerp& l = out[j];
         if (in_size == out_size) {
             l = {j, j, 1.0f, 0.0f};
             continue;
         }
-        float src = scale * (static_cast<float>(j) + 0.5f) - 0.5f;
+        Coord src = scale * (static_cast<Coord>(j) + Coord(0.5)) - Coord(0.5);
         if (src < 0) src = 0;
         l.i0 = static_cast<int>(src);
         l.i1 = l.i0 + (l.i0 < in_size - 1 ? 1 : 0);
-        l.w1 = std::clamp(src - static_cast<float>(l.i0), 0.0f, 1.0f);
+        l.w1 = static_cast<float>(std::clamp(src - static_cast<Coord>(l.i0), Coord(0), Coord(1)));
         l.w0 = 1.0f - l.w1;
     }
     return out;
@@ -67,10 +70,46 @@ void threshold_full(const Prediction& p, int index, const MaskRowSink& sink) {
     }
 }
 
+// The vertical step both paths end with: output row y = rows[y].w0 * A[i0] + rows[y].w1 * A[i1],
+// thresholded at 0, where A is an image already resized horizontally to out_w whose rows
+// `make_row(r, dst)` writes on demand. Output rows read A's rows in increasing order, so the two
+// most recent are kept.
+void vertical_threshold(const std::vector<Lerp>& rows, int out_w, const std::function<void(int, float*)>& make_row,
+                        const MaskRowSink& sink) {
+    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
+    int slot_row[2] = {-1, -1};
+    auto row_of = [&](int r) -> const float* {
+        for (int s = 0; s < 2; ++s)
+            if (slot_row[s] == r) return slot_data[s].data();
+        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
+        make_row(r, slot_data[s].data());
+        slot_row[s] = r;
+        return slot_data[s].data();
+    };
+    std::vector<uint8_t> row(out_w);
+    for (const Lerp& v : rows) {
+        const float* g0 = row_of(v.i0);
+        const float* g1 = row_of(v.i1);
+        for (int x = 0; x < out_w; ++x) row[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+        sink(row.data());
+    }
+}
+
+// SAM 2: one bilinear resize from the low-res logits to the original size. Source coordinates in
+// double: with float ones, a golden mask pixel whose logit is 2e-5 from 0 flips (the rows' float
+// coordinate is 8e-6 off, and the logit there changes by 13 per pixel).
+void upscale_direct(const float* L, int lh, int lw, int out_w, int out_h, const MaskRowSink& sink) {
+    const std::vector<Lerp> cols = lerps<double>(lw, out_w, out_w);
+    vertical_threshold(lerps<double>(lh, out_h, out_h), out_w, [&](int r, float* dst) {
+        const float* src = L + static_cast<size_t>(r) * lw;
+        for (int x = 0; x < out_w; ++x) dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
+    }, sink);
+}
+
 }  // namespace
 
-// The reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
-// again. Here each value of the 1024 frame is computed only where the second resize reads it,
+// SAM's reference upscales the low-res logits to a 1024x1024 float image, crops it and upscales
+// again (SAM 2's goes straight: upscale_direct). Here each value of the 1024 frame is computed only where the second resize reads it,
 // with the same float operations in the same order, so results match the reference.
 void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) {
     check_sizes(p);
@@ -82,6 +121,7 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
     check_index(lr, "low-res logits", index);
     const int lh = static_cast<int>(lr.dim(1)), lw = static_cast<int>(lr.dim(2));
     const float* L = lr.data + static_cast<size_t>(index) * lh * lw;
+    if (p.square_resize) return upscale_direct(L, lh, lw, p.orig_w, p.orig_h, sink);
     const int in_w = p.input_w, in_h = p.input_h, out_w = p.orig_w, out_h = p.orig_h;
 
     const std::vector<Lerp> cols1 = lerps(lw, kFrame, in_w);  // 1024-frame column -> low-res columns
@@ -98,35 +138,16 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
         for (int c = 0; c < in_w; ++c) dst[c] = src[cols1[c].i0] * cols1[c].w0 + src[cols1[c].i1] * cols1[c].w1;
     }
 
-    // Rows of the 1024 frame, resized horizontally to the output width; the two most recent are
-    // kept, as output rows read 1024-frame rows in increasing order.
+    // Rows of the 1024 frame, resized horizontally to the output width.
     std::vector<float> frame_row(in_w);
-    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
-    int slot_row[2] = {-1, -1};
-    auto resized_row = [&](int r) -> const float* {
-        for (int s = 0; s < 2; ++s)
-            if (slot_row[s] == r) return slot_data[s].data();
-        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
+    vertical_threshold(rows2, out_w, [&](int r, float* dst) {
         const Lerp& v = rows1[r];
         const float* h0 = horiz.data() + static_cast<size_t>(v.i0) * in_w;
         const float* h1 = horiz.data() + static_cast<size_t>(v.i1) * in_w;
         for (int c = 0; c < in_w; ++c) frame_row[c] = h0[c] * v.w0 + h1[c] * v.w1;
-        float* dst = slot_data[s].data();
         for (int x = 0; x < out_w; ++x)
             dst[x] = frame_row[cols2[x].i0] * cols2[x].w0 + frame_row[cols2[x].i1] * cols2[x].w1;
-        slot_row[s] = r;
-        return dst;
-    };
-
-    std::vector<uint8_t> row(out_w);
-    for (int y = 0; y < out_h; ++y) {
-        const Lerp& v = rows2[y];
-        const float* g0 = resized_row(v.i0);
-        const float* g1 = resized_row(v.i1);
-        uint8_t* dst = row.data();
-        for (int x = 0; x < out_w; ++x) dst[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
-        sink(dst);
-    }
+    }, sink);
 }
 
 std::vector<uint8_t> binary_mask(const Prediction& p, int index, uint8_t inside) {

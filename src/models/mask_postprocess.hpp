@@ -1,6 +1,7 @@
-// From a prediction to a binary mask at the original image size: low-res logits upscaled to
-// the 1024 frame (bilinear, align_corners false), cropped to the resized image, upscaled to the
-// original size, thresholded at 0 (the reference's postprocess_masks + `> 0`).
+// From a prediction to a binary mask at the original image size, thresholded at 0, as the
+// reference post-processes: SAM upscales the low-res logits to the 1024 frame (bilinear,
+// align_corners false), crops the resized image and upscales that to the original size; SAM 2
+// (Prediction::square_resize) upscales them straight to the original size.
 #pragma once
 
 #include <cstdint>

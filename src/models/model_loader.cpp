@@ -5,8 +5,10 @@
 #include <filesystem>
 
 #include "io/checkpoint.hpp"
+#include "models/hiera_encoder.hpp"
 #include "models/onnx_decoder.hpp"
 #include "models/predictor.hpp"
+#include "models/sam2_predictor.hpp"
 #include "models/sam_decoder.hpp"
 #include "models/tiny_vit.hpp"
 #include "models/vit_encoder.hpp"
@@ -26,49 +28,84 @@ void require_file(const std::string& path, const std::string& what, const std::s
                              variable + " to the file's path.");
 }
 
-// The architecture comes from the tensors, never from the file name.
-std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt) {
-    if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) return TinyVitEncoder::load(ckpt);
-    if (looks_like_vit(ckpt)) return VitEncoder::load(ckpt);
-    throw ModelLoadError(ckpt.path() + " is neither a MobileSAM nor a SAM ViT checkpoint (no image_encoder."
-                         "patch_embed tensors of either kind among its " + std::to_string(ckpt.names().size()) +
-                         " tensors)");
-}
-
-// The embedding depends on the encoder's architecture and the checkpoint's tensors, not on the
-// decoder (an ONNX decoder with the same encoder file shares embeddings with the native one).
-// "TinyViT-5M (MobileSAM)" -> "tinyvit-5m-mobilesam:<content id>".
-std::string model_key(const ImageEncoder& encoder, const io::Checkpoint& ckpt) {
-    std::string arch;
-    for (unsigned char c : encoder.name()) {
-        if (std::isalnum(c)) arch += static_cast<char>(std::tolower(c));
-        else if (!arch.empty() && arch.back() != '-') arch += '-';
+// A SAM 1 image encoder and the model_key() of its embeddings: the architecture, then the file's
+// content identity (io/file_identity.hpp). The embedding depends on these, not on the decoder:
+// an ONNX decoder with the same encoder file shares embeddings with the native one. The
+// architecture comes from the tensors, never from the file name.
+std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, std::string& key) {
+    std::unique_ptr<ImageEncoder> encoder;
+    if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) {
+        encoder = TinyVitEncoder::load(ckpt);
+        key = "mobile_sam";
+    } else if (looks_like_vit(ckpt)) {
+        encoder = VitEncoder::load(ckpt);
+        const std::string name = encoder->name();  // "SAM ViT-B", ... or "SAM ViT (...)"
+        key = name.rfind("SAM ViT-", 0) == 0 ? "sam_vit_" + lower(name.substr(8)) : "sam_vit";
+    } else {
+        throw ModelLoadError(ckpt.path() + " is neither a MobileSAM, a SAM ViT nor a SAM 2 checkpoint (no image_encoder."
+                             "patch_embed tensors of any of them among its " + std::to_string(ckpt.names().size()) +
+                             " tensors)");
     }
-    while (!arch.empty() && arch.back() == '-') arch.pop_back();
-    return arch + ":" + ckpt.content_id();
+    key += ":" + ckpt.content_id();
+    return encoder;
 }
 
 template <class Decoder>
 std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, const std::string& what,
-                                const io::Checkpoint& ckpt) {
-    std::string key = model_key(*encoder, ckpt);
-    return std::make_unique<Predictor<Decoder>>(std::move(encoder), std::move(decoder), what, std::move(key));
+                                const std::string& key) {
+    return std::make_unique<Predictor<Decoder>>(std::move(encoder), std::move(decoder), what, key);
+}
+
+std::unique_ptr<Segmenter> load_sam2(const io::Checkpoint& ckpt, const ModelChoice& choice,
+                                     std::vector<std::string>* warnings) {
+    auto encoder = HieraEncoder::load(ckpt);
+    const std::string size = encoder->config().name;
+    if (!choice.sam2_config.empty() && warnings) {
+        const std::string want = sam2_config_size(choice.sam2_config);
+        if (want.empty())
+            warnings->push_back("MODEL_CONFIG '" + choice.sam2_config +
+                                "' names no SAM 2 size (hiera _t, _s, _b+ or _l); the size comes from the checkpoint: " +
+                                size);
+        else if (want != size)
+            warnings->push_back("MODEL_CONFIG '" + choice.sam2_config + "' is the " + want + " configuration but " +
+                                ckpt.path() + " holds a " + size + " model; using " + size +
+                                " (the size is read from the checkpoint)");
+    }
+    const std::string what = encoder->name() + " from " + ckpt.path();
+    const std::string key = encoder->file_stem() + ":" + ckpt.content_id();
+    return std::make_unique<Sam2Predictor>(std::move(encoder), Sam2Decoder::load(ckpt), what, key);
 }
 
 }  // namespace
 
-std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
+std::string sam2_config_size(const std::string& config) {
+    std::string name = lower(std::filesystem::path(config).filename().string());
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".yaml") == 0) name.resize(name.size() - 5);
+    const size_t at = name.rfind("hiera_");
+    if (at == std::string::npos) return "";
+    const std::string size = name.substr(at + 6);
+    if (size == "t" || size == "tiny") return "tiny";
+    if (size == "s" || size == "small") return "small";
+    if (size == "b+" || size == "base_plus" || size == "bplus") return "base_plus";
+    if (size == "l" || size == "large") return "large";
+    return "";
+}
+
+std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector<std::string>* warnings) {
     const std::string kind = lower(choice.sam_choice);
     try {
-        if (kind == "mobilesam" || kind == "sam") {
-            const bool mobile = kind == "mobilesam";
-            const std::string& path = mobile ? choice.mobilesam_checkpoint : choice.vith_checkpoint;
-            require_file(path, mobile ? "MobileSAM checkpoint" : "SAM ViT checkpoint",
-                         mobile ? "MOBILESAM_CHECKPOINT" : "VITH_CHECKPOINT");
+        if (kind == "mobilesam" || kind == "sam" || kind == "sam2") {
+            const bool mobile = kind == "mobilesam", sam2 = kind == "sam2";
+            const std::string& path =
+                mobile ? choice.mobilesam_checkpoint : sam2 ? choice.sam2_checkpoint : choice.vith_checkpoint;
+            require_file(path, mobile ? "MobileSAM checkpoint" : sam2 ? "SAM 2 checkpoint" : "SAM ViT checkpoint",
+                         mobile ? "MOBILESAM_CHECKPOINT" : sam2 ? "SAM2_CHECKPOINT" : "VITH_CHECKPOINT");
             const auto ckpt = io::Checkpoint::open(path);
-            auto encoder = load_encoder(ckpt);
+            if (looks_like_sam2(ckpt)) return load_sam2(ckpt, choice, warnings);
+            std::string key;
+            auto encoder = load_encoder(ckpt, key);
             const std::string what = encoder->name() + " from " + path;
-            return make(std::move(encoder), SamDecoder::load(ckpt), what, ckpt);
+            return make(std::move(encoder), SamDecoder::load(ckpt), what, key);
         }
         if (kind == "onnx") {
             require_file(choice.onnx_checkpoint, "ONNX decoder", "ONNX_CHECKPOINT");
@@ -81,17 +118,21 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
             require_file(enc_path, "encoder checkpoint for ONNX mode (VITH_CHECKPOINT or MOBILESAM_CHECKPOINT)",
                          "VITH_CHECKPOINT");
             const auto ckpt = io::Checkpoint::open(enc_path);
-            auto encoder = load_encoder(ckpt);
+            if (looks_like_sam2(ckpt))
+                throw ModelLoadError(enc_path + " is a SAM 2 checkpoint; ONNX mode pairs a SAM decoder export with a "
+                                     "MobileSAM or SAM ViT encoder. Use SAM_CHOICE=SAM2 for SAM 2.");
+            std::string key;
+            auto encoder = load_encoder(ckpt, key);
             const std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
                                      " encoder from " + enc_path;
-            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what, ckpt);
+            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what, key);
         }
     } catch (const ModelLoadError&) {
         throw;
     } catch (const std::exception& e) {
         throw ModelLoadError(e.what());
     }
-    throw ModelLoadError("SAM_CHOICE '" + choice.sam_choice + "' is not one of MobileSAM, SAM, ONNX");
+    throw ModelLoadError("SAM_CHOICE '" + choice.sam_choice + "' is not one of MobileSAM, SAM, SAM2, ONNX");
 }
 
 }  // namespace sam

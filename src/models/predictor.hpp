@@ -15,12 +15,12 @@ namespace sam {
 template <class Decoder>
 class Predictor final : public Segmenter {
 public:
-    // model_key: see Segmenter::model_key (the encoder's architecture and checkpoint identity).
-    Predictor(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, std::string description, std::string model_key)
+    // key: model_key(), the encoder's weights (what an embedding depends on).
+    Predictor(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, std::string description, std::string key)
         : encoder_(std::move(encoder)),
           decoder_(std::move(decoder)),
           description_(std::move(description)),
-          model_key_(std::move(model_key)) {}
+          key_(std::move(key)) {}
 
     ImageEmbedding embed(const RgbImage& image) const override {
         ImageEmbedding e;
@@ -37,13 +37,12 @@ public:
         return decoder_.predict(embedding, prompt);
     }
     std::string description() const override { return description_; }
-    std::string model_key() const override { return model_key_; }
+    std::string model_key() const override { return key_; }
 
 private:
     std::unique_ptr<ImageEncoder> encoder_;
     Decoder decoder_;
-    std::string description_;
-    std::string model_key_;
+    std::string description_, key_;
     mutable std::mutex encode_mutex_;
 };
 

@@ -32,4 +32,15 @@ Tensor preprocess_image(const RgbImage& image, int* input_w, int* input_h) {
     return t;
 }
 
+Tensor preprocess_image_square(const RgbImage& image) {
+    Tensor t = resize_bilinear_antialias_float(image, kEncoderInputSize, kEncoderInputSize);
+    const float mean[3] = {0.485f, 0.456f, 0.406f};
+    const float std_[3] = {0.229f, 0.224f, 0.225f};
+    const int64_t pixels = int64_t(kEncoderInputSize) * kEncoderInputSize;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < pixels; ++i)
+        for (int c = 0; c < 3; ++c) t.data[i * 3 + c] = (t.data[i * 3 + c] - mean[c]) / std_[c];
+    return t;
+}
+
 }  // namespace sam

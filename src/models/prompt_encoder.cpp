@@ -36,8 +36,7 @@ void conv2x2_s2(const float* x, int h, int w, int cin, const Tensor& weight, con
 
 }  // namespace
 
-PromptEncoder PromptEncoder::load(const io::Checkpoint& ckpt) {
-    const std::string p = "prompt_encoder.";
+PromptEncoder PromptEncoder::load(const io::Checkpoint& ckpt, const std::string& p) {
     PromptEncoder e;
     e.pe_gaussian = ckpt.get(p + "pe_layer.positional_encoding_gaussian_matrix", {2, kFreqs});
     for (int i = 0; i < 4; ++i)

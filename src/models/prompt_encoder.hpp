@@ -1,8 +1,9 @@
 // SAM's prompt encoder (segment_anything/modeling/prompt_encoder.py): points and box corners to
 // sparse token embeddings, a low-res mask to a dense embedding, and the dense positional
-// encoding of the 64x64 image-embedding grid. Shared by MobileSAM and SAM ViT.
+// encoding of the 64x64 image-embedding grid. Shared by MobileSAM, SAM ViT and SAM 2.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "io/checkpoint.hpp"
@@ -27,8 +28,9 @@ struct PromptEncoder {
     Tensor down1_w, down1_b, norm1_w, norm1_b;  // [16, 4, 2, 2], [16], [16], [16]
     Tensor down2_w, down2_b;                    // [256, 16] (1x1 conv as a matrix), [256]
 
-    // Reads every prompt_encoder.* tensor; CheckpointError names a missing or misshapen key.
-    static PromptEncoder load(const io::Checkpoint& ckpt);
+    // Reads every prompt_encoder.* tensor ("sam_prompt_encoder." in SAM 2 files, same layout);
+    // CheckpointError names a missing or misshapen key.
+    static PromptEncoder load(const io::Checkpoint& ckpt, const std::string& prefix = "prompt_encoder.");
 
     // Positional encoding of the 64x64 grid (get_dense_pe), token-major: [4096, 256].
     Tensor dense_pe() const;

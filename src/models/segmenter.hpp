@@ -1,7 +1,7 @@
 // What the server needs from a Segment Anything model, and nothing about its insides:
 // an image in, an embedding out (cacheable); an embedding and a prompt in, masks out.
-// Implementations: SamPredictor (native encoder + decoder), OnnxPredictor (native encoder +
-// ONNX decoder). All methods are safe to call from several threads at once.
+// Implementations: Predictor (native encoder + SAM or ONNX decoder), Sam2Predictor (SAM 2).
+// All methods are safe to call from several threads at once.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +36,7 @@ struct ImageEmbedding {
     // [32, 256, 256] (stride 4) and [64, 128, 128] (stride 8).
     Tensor high_res_0, high_res_1;
     int orig_w = 0, orig_h = 0;  // the image as the viewer shows it
-    int input_w = 0, input_h = 0;  // the encoder's input size before padding (1024 on the long side)
+    int input_w = 0, input_h = 0;  // the encoder's input size before padding (1024 on the long side; SAM 2: 1024x1024)
     size_t bytes() const {
         auto n = [](const Tensor& t) { return t.defined() ? static_cast<size_t>(t.numel()) : size_t{0}; };
         return (n(features) + n(high_res_0) + n(high_res_1)) * sizeof(float);
@@ -50,6 +50,11 @@ struct Prediction {
     // otherwise undefined and masks come from upscaling `lowres`.
     Tensor full;
     int orig_w = 0, orig_h = 0, input_w = 0, input_h = 0;
+    // How `lowres` maps onto the image. false (SAM): the encoder saw the image resized to
+    // input_w x input_h inside the 1024 frame, so the logits are upscaled to 1024, cropped to that
+    // and upscaled to the original size. true (SAM 2): the encoder saw the whole image squeezed to
+    // 1024x1024 (input_w = input_h = 1024), so the logits go straight to the original size.
+    bool square_resize = false;
     int best() const;  // index of the highest IoU
     // Mask `index`'s low-res logits as a copy of shape [1, 256, 256], ready to be the next
     // prompt's mask_input (refinement); undefined when the backend gave no low-res logits.

@@ -13,6 +13,7 @@
 
 #include "io/checkpoint.hpp"
 #include "models/image_encoder.hpp"
+#include "models/tensor_map.hpp"
 
 namespace sam {
 
@@ -20,10 +21,6 @@ struct VitConfig {
     int embed_dim = 0, depth = 0, heads = 0, window = 14, patch = 16, img_size = 1024, out_chans = 256;
     std::vector<int> global_blocks;  // indices of the blocks with global attention
 };
-
-// Tensors by state-dict name ("image_encoder.blocks.0.attn.qkv.weight", ...), for weights built
-// in memory (benchmarks, tests) rather than read from a checkpoint file.
-using TensorMap = std::map<std::string, Tensor>;
 
 // Infers the architecture from tensor names and shapes, never from the file name: embed dim and
 // patch size from patch_embed.proj.weight, depth from the highest blocks.N, heads from the

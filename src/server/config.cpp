@@ -10,10 +10,15 @@ const std::vector<EnvDoc>& env_docs() {
     static const std::vector<EnvDoc> docs = {
         {"PORT", "port to listen on (default 9090)"},
         {"HOST", "address to listen on (default 0.0.0.0)"},
-        {"SAM_CHOICE", "MobileSAM (default), SAM or ONNX"},
+        {"SAM_CHOICE", "MobileSAM (default), SAM, SAM2 or ONNX"},
         {"MOBILESAM_CHECKPOINT", "MobileSAM checkpoint (default $MODEL_DIR/mobile_sam.pt)"},
         {"VITH_CHECKPOINT", "SAM ViT-B/L/H checkpoint (default $MODEL_DIR/sam_vit_h_4b8939.pth)"},
         {"ONNX_CHECKPOINT", "SAM ONNX decoder (default $MODEL_DIR/sam_onnx_quantized_example.onnx)"},
+        {"SAM2_CHECKPOINT", "SAM 2.1 checkpoint, any size (default $MODEL_DIR/sam2.1_hiera_tiny.pt)"},
+        {"MODEL_CHECKPOINT", "Label Studio's SAM 2 backend name: SAM 2 checkpoint, a file name under $MODEL_DIR or a "
+                             "path (used when SAM2_CHECKPOINT is not set; alone it also selects SAM2)"},
+        {"MODEL_CONFIG", "Label Studio's SAM 2 backend name: its config (e.g. configs/sam2.1/sam2.1_hiera_t.yaml), "
+                         "only checked against the checkpoint's size"},
         {"MODEL_DIR", "folder of the default checkpoints (default models)"},
         {"MODEL_VERSION", "model version reported to Label Studio (default SamMLBackend-v0.0.1)"},
         {"LABEL_STUDIO_URL", "Label Studio base URL, for uploaded and cloud images; set with LABEL_STUDIO_API_KEY"},
@@ -121,6 +126,11 @@ ServerConfig config_from_env() {
     set_str(c.model.mobilesam_checkpoint, "MOBILESAM_CHECKPOINT");
     set_str(c.model.vith_checkpoint, "VITH_CHECKPOINT");
     set_str(c.model.onnx_checkpoint, "ONNX_CHECKPOINT");
+    set_str(c.model.sam2_checkpoint, "SAM2_CHECKPOINT");
+    set_str(c.model_checkpoint, "MODEL_CHECKPOINT");
+    set_str(c.model.sam2_config, "MODEL_CONFIG");
+    // Label Studio's SAM 2 backend has no SAM_CHOICE: its MODEL_CHECKPOINT alone means SAM 2.
+    if (!env("SAM_CHOICE") && !c.model_checkpoint.empty()) c.model.sam_choice = "SAM2";
     set_str(c.model_dir, "MODEL_DIR");
     set_str(c.model_version, "MODEL_VERSION");
     // The first name is the one the Python example documents; the second is its older alias.
@@ -183,6 +193,12 @@ void apply_model_defaults(ServerConfig& c) {
     if (c.model.mobilesam_checkpoint.empty()) c.model.mobilesam_checkpoint = under("mobile_sam.pt");
     if (c.model.vith_checkpoint.empty()) c.model.vith_checkpoint = under("sam_vit_h_4b8939.pth");
     if (c.model.onnx_checkpoint.empty()) c.model.onnx_checkpoint = under("sam_onnx_quantized_example.onnx");
+    if (c.model.sam2_checkpoint.empty()) {
+        // As Label Studio's SAM 2 backend joins it to its checkpoint folder: a relative
+        // MODEL_CHECKPOINT is under MODEL_DIR, an absolute one stays as it is.
+        const std::string& m = c.model_checkpoint;
+        c.model.sam2_checkpoint = m.empty() ? under("sam2.1_hiera_tiny.pt") : m.front() == '/' ? m : under(m);
+    }
 }
 
 }  // namespace sam::server

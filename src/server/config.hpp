@@ -15,6 +15,7 @@ struct ServerConfig {
     int port = 9090;  // 0 picks a free port
 
     ModelChoice model;       // SAM_CHOICE and checkpoint paths (empty: default under model_dir)
+    std::string model_checkpoint;  // MODEL_CHECKPOINT (Label Studio's SAM 2 backend): SAM 2 file name or path
     std::string model_dir = "models";
     std::string model_version = "SamMLBackend-v0.0.1";
 

@@ -2,11 +2,15 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "io/checkpoint.hpp"
+#include "tensor/half.hpp"
 
 namespace samtest {
 
@@ -26,6 +30,18 @@ std::string read_file(const std::string& path) {
 }
 
 nlohmann::json load_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
+
+sam::Prompt case_prompt(const nlohmann::json& c) {
+    sam::Prompt p;
+    if (!c["points"].is_null())
+        for (size_t i = 0; i < c["points"].size(); ++i)
+            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
+    if (!c["box"].is_null())
+        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
+                               c["box"][3].get<float>()};
+    p.multimask = c["multimask"].get<bool>();
+    return p;
+}
 
 sam::Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what) {
     if (size < 10 || std::memcmp(data, "\x93NUMPY", 6) != 0) throw std::runtime_error(what + ": not an .npy file");
@@ -64,6 +80,9 @@ sam::Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what)
     if (descr == "<f4") {
         need(4);
         std::memcpy(t.data, p, n * 4);
+    } else if (descr == "<f2") {
+        need(2);
+        for (size_t i = 0; i < n; ++i) { uint16_t v; std::memcpy(&v, p + 2 * i, 2); t.data[i] = sam::half_to_float(v); }
     } else if (descr == "<f8") {
         need(8);
         for (size_t i = 0; i < n; ++i) { double v; std::memcpy(&v, p + 8 * i, 8); t.data[i] = float(v); }
@@ -150,6 +169,20 @@ GrayImage load_png_gray(const std::string& path) {
 RgbPng load_png_rgb(const std::string& path) {
     PngData p = read_png(path);
     return RgbPng{p.width, p.height, std::move(p.pixels)};
+}
+
+Stats stats_of(const float* x, int64_t n) {
+    double sum = 0, sq = 0;
+    Stats s;
+    for (int64_t i = 0; i < n; ++i) {
+        sum += x[i];
+        sq += double(x[i]) * x[i];
+        s.absmax = std::max(s.absmax, double(std::fabs(x[i])));
+    }
+    s.mean = sum / n;
+    s.std = std::sqrt(std::max(0.0, (sq - sum * sum / n) / (n - 1)));
+    s.l2 = std::sqrt(sq);
+    return s;
 }
 
 DiffStats diff(const float* a, const float* b, int64_t n) {

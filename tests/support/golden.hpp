@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/segmenter.hpp"
 #include "tensor/tensor.hpp"
 
 namespace samtest {
@@ -16,7 +17,7 @@ namespace samtest {
 std::string golden(const std::string& relative);
 bool golden_available();
 
-// A float32 (or other numeric, converted) .npy array.
+// A float32 (or other numeric, float16 included, converted) .npy array.
 sam::Tensor load_npy(const std::string& path);
 sam::Tensor parse_npy(const uint8_t* data, size_t size, const std::string& what);
 // Every array of an .npz (stored, uncompressed), by name without ".npy".
@@ -36,7 +37,17 @@ struct RgbPng {
 RgbPng load_png_rgb(const std::string& path);
 
 nlohmann::json load_json(const std::string& path);
+
+// A golden case's prompt (points, labels, box in original pixels, multimask); the refinement's
+// mask input is left to the caller.
+sam::Prompt case_prompt(const nlohmann::json& c);
 std::string read_file(const std::string& path);
+
+// Summary statistics as the reference's case and layer files give them (torch.std is unbiased).
+struct Stats {
+    double mean = 0, std = 0, absmax = 0, l2 = 0;
+};
+Stats stats_of(const float* x, int64_t n);
 
 struct DiffStats {
     double max_abs = 0, mean_abs = 0;

@@ -1,9 +1,10 @@
-// Writes a float32 state dict as torch.save(model.state_dict()) does (PyTorch >= 1.6): a
-// stored (uncompressed) zip with <prefix>/data/<i> raw storages aligned to 64 bytes, then
+// Writes a state dict as torch.save(model.state_dict()) does (PyTorch >= 1.6): a stored
+// (uncompressed) zip with <prefix>/data/<i> raw storages aligned to 64 bytes, then
 // <prefix>/data.pkl (a protocol-2 pickled OrderedDict of _rebuild_tensor_v2 calls) and
-// <prefix>/version. Tensors are streamed to the file one by one, so a checkpoint of hundreds
-// of MB never sits in memory. For benchmarks only: product code reads checkpoints, never writes.
-// Plain zip (no ZIP64): files up to 4 GiB, enough for ViT-B-sized checkpoints.
+// <prefix>/version; or, as SAM 2's checkpoints, torch.save({"model": state_dict}). Float32 or
+// float16 storages. Tensors are streamed to the file one by one, so a checkpoint of hundreds of
+// MB never sits in memory. For tests and benchmarks: product code reads checkpoints, never
+// writes. Plain zip (no ZIP64): files up to 4 GiB, enough for ViT-B-sized checkpoints.
 #pragma once
 
 #include <zlib.h>
@@ -16,14 +17,17 @@
 
 #include "tensor/tensor.hpp"
 
-namespace sambench {
+namespace samtest {
 
 class CheckpointWriter {
 public:
-    CheckpointWriter(const std::string& path, const std::string& prefix) : path_(path), prefix_(prefix) {
+    // wrap_in_model: the pickle is {"model": state_dict} (SAM 2's layout).
+    CheckpointWriter(const std::string& path, const std::string& prefix, bool wrap_in_model = false)
+        : path_(path), prefix_(prefix), wrap_(wrap_in_model) {
         f_ = std::fopen(path.c_str(), "wb");
         if (!f_) throw std::runtime_error("checkpoint writer: cannot create " + path);
         pickle_ = "\x80\x02";
+        if (wrap_) op('}'), str("model");  // an empty dict, then the key its one item goes under
         global("collections", "OrderedDict");
         op(')'), op('R'), op('(');  // empty OrderedDict, then a mark for SETITEMS
     }
@@ -35,26 +39,18 @@ public:
 
     // Appends one contiguous float32 tensor as its own storage.
     void add(const std::string& name, const sam::Shape& shape, const float* data) {
-        int64_t numel = 1;
-        for (int64_t d : shape) numel *= d;
-        const std::string key = std::to_string(entries_.size());
-        entry(prefix_ + "/data/" + key, data, size_t(numel) * 4);
-        sam::Shape stride(shape.size());
-        int64_t s = 1;
-        for (size_t i = shape.size(); i-- > 0;) stride[i] = s, s *= shape[i];
-        // _rebuild_tensor_v2((storage, FloatStorage, key, cpu, numel), 0, size, stride, False, OrderedDict())
-        str(name);
-        global("torch._utils", "_rebuild_tensor_v2"), op('(');
-        op('('), str("storage"), global("torch", "FloatStorage"), str(key), str("cpu"), integer(numel), op('t');
-        op('Q');  // BINPERSID: the tuple above names the storage entry
-        integer(0), tuple(shape), tuple(stride), op('\x89');
-        global("collections", "OrderedDict"), op(')'), op('R');
-        op('t'), op('R');
+        add_storage(name, shape, data, "FloatStorage", 4);
+    }
+    // The same for a float16 tensor (IEEE half bit patterns).
+    void add_half(const std::string& name, const sam::Shape& shape, const uint16_t* data) {
+        add_storage(name, shape, data, "HalfStorage", 2);
     }
 
     // Writes data.pkl, version and the central directory; the file is complete afterwards.
     void finish() {
-        op('u'), op('.');
+        op('u');
+        if (wrap_) op('s');
+        op('.');
         entry(prefix_ + "/data.pkl", pickle_.data(), pickle_.size());
         entry(prefix_ + "/version", "3\n", 2);
         const uint64_t cd_offset = offset_;
@@ -79,6 +75,25 @@ public:
     }
 
 private:
+    void add_storage(const std::string& name, const sam::Shape& shape, const void* data, const char* storage,
+                     size_t elem) {
+        int64_t numel = 1;
+        for (int64_t d : shape) numel *= d;
+        const std::string key = std::to_string(entries_.size());
+        entry(prefix_ + "/data/" + key, data, size_t(numel) * elem);
+        sam::Shape stride(shape.size());
+        int64_t s = 1;
+        for (size_t i = shape.size(); i-- > 0;) stride[i] = s, s *= shape[i];
+        // _rebuild_tensor_v2((storage, <type>Storage, key, cpu, numel), 0, size, stride, False, OrderedDict())
+        str(name);
+        global("torch._utils", "_rebuild_tensor_v2"), op('(');
+        op('('), str("storage"), global("torch", storage), str(key), str("cpu"), integer(numel), op('t');
+        op('Q');  // BINPERSID: the tuple above names the storage entry
+        integer(0), tuple(shape), tuple(stride), op('\x89');
+        global("collections", "OrderedDict"), op(')'), op('R');
+        op('t'), op('R');
+    }
+
     struct Entry {
         std::string name;
         uint32_t crc, size, local_offset;
@@ -130,9 +145,10 @@ private:
     }
 
     std::string path_, prefix_, pickle_;
+    bool wrap_ = false;
     std::FILE* f_ = nullptr;
     uint64_t offset_ = 0;
     std::vector<Entry> entries_;
 };
 
-}  // namespace sambench
+}  // namespace samtest
