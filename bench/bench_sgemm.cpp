@@ -2,8 +2,8 @@
 // product shapes of the image encoders (tokens x in -> out, weights [out, in] as PyTorch's Linear
 // stores them), on all cores and on one, in float32 and (when the CPU has AVX512-BF16) in
 // bfloat16 with float32 results. What an encoder's GFLOP count divided by this peak gives is its
-// floor; bench/README.md reports each encoder's fraction of it. One JSON line per figure, then
-// one `*_peak` line per data type and thread count (the best shape).
+// floor; bench/README.md reports each encoder's fraction of it. One JSON line per shape, then
+// one `*_peak` line per data type, weight layout and thread count.
 //   bench_sgemm [--seconds S]   (time spent per shape, default 0.3)
 #include <omp.h>
 

@@ -1,4 +1,4 @@
-// Drives the peer benchmark: starts one long-lived worker per engine (ours: bench_peer_ours;
+// Drives the peer benchmark: starts one long-lived worker per engine (ours: peer_ours;
 // ONNX Runtime: ort_worker.js; PyTorch: torch_peer.py worker), refuses to time any whose
 // outputs do not match the reference, then runs interleaved rounds: in each round every engine
 // runs each figure once (clicks: --click-reps times, their median), the engines in a rotating

@@ -1,6 +1,6 @@
 // The ONNX Runtime side of the peer benchmark: a long-lived process that loads the sessions
 // once, checks their outputs against the reference, then answers one timed run per request
-// (the protocol of bench_peer_ours: a JSON "ready" line, then "figure reps" lines in, one JSON
+// (the protocol of peer_ours: a JSON "ready" line, then "figure reps" lines in, one JSON
 // line out each). CPU execution provider, all graph optimisations, sequential execution,
 // --threads intra-op threads: how an application would run ONNX Runtime on these cores.
 //

@@ -31,10 +31,10 @@ if [ ! -d "$PEERS/node_modules/onnxruntime-node" ]; then
 fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSAM_BUILD_BENCH=ON >&2
-cmake --build "$BUILD_DIR" --target bench_peer_ours bench_sgemm >&2
+cmake --build "$BUILD_DIR" --target peer_ours bench_sgemm >&2
 mkdir -p "$WORK"
 WORK="$(realpath "$WORK")"
-OURS="$(realpath "$BUILD_DIR/bench/bench_peer_ours")"
+OURS="$(realpath "$BUILD_DIR/bench/peer_ours")"
 "$OURS" --golden "$GOLDEN" --write-input "$WORK/input.npy"
 
 # Debian's PyTorch multiplies matrices through libblas.so.3: use OpenBLAS's when it is installed

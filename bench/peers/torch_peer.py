@@ -11,7 +11,7 @@ The reference sources are not packaged: MOBILESAM_SRC names a checkout of Mobile
 mobilesam), SEGMENT_ANYTHING_SRC one of segment-anything (for vit_b). MobileSAM loads the given
 checkpoint (the golden random one); vit_b is built with seeded random weights (no checkpoint) and
 `export --state-dict` saves them as torch.save does, so our engine loads the same model.
-The worker speaks the protocol of bench_peer_ours: one JSON "ready" line with its checks, then
+The worker speaks the protocol of peer_ours: one JSON "ready" line with its checks, then
 one request per line ("encoder 1", "click 5"), one JSON answer per request.
 """
 import argparse
@@ -122,7 +122,7 @@ def worker(args):
         figures["encoder" if args.model == "mobilesam" else "encoder_vit"] = lambda: sam.image_encoder(x)
 
         if args.model == "mobilesam":
-            # The golden ONNX case 0 (one positive click on the photo, as bench_peer_ours runs it):
+            # The golden ONNX case 0 (one positive click on the photo, as peer_ours runs it):
             # SamPredictor on the golden embedding, the best of the three multimask outputs.
             case = np.load(os.path.join(args.golden, "onnx", "mobile_sam_decoder_single_case0.npz"))
             predictor = pkg.SamPredictor(sam)

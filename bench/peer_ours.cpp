@@ -3,8 +3,8 @@
 // request, so that a driver can interleave it round by round with ONNX Runtime and PyTorch in
 // other processes without counting load times.
 //
-//   bench_peer_ours [--golden DIR] [--checkpoint FILE] [--vit-checkpoint FILE --vit-reference FILE]
-//                   [--write-input FILE]
+//   peer_ours [--golden DIR] [--checkpoint FILE] [--vit-checkpoint FILE --vit-reference FILE]
+//             [--write-input FILE]
 //
 // --write-input writes the encoder input (the golden photo normalised and padded, [1,3,1024,1024]
 // float32 .npy, as the reference feeds its encoder) for the peers and exits. Otherwise it
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
         else if (a == "--write-input") write_input = value();
         else {
             std::fprintf(stderr,
-                         "usage: bench_peer_ours [--golden DIR] [--checkpoint FILE] [--vit-checkpoint FILE "
+                         "usage: peer_ours [--golden DIR] [--checkpoint FILE] [--vit-checkpoint FILE "
                          "--vit-reference FILE] [--write-input FILE]\n");
             return 2;
         }
