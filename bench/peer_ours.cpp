@@ -160,8 +160,9 @@ int main(int argc, char** argv) {
         figures["encoder_vit"] = [&] { e = vit->embed(image); };
     }
 
-    std::string ready = "{\"ready\": true, \"engine\": \"ours\", \"model\": " + json_string(mobile->description()) +
-                        ", \"figures\": [";
+    std::string ready = "{\"ready\": true, \"engine\": \"ours\", \"model\": " + json_string(mobile->description());
+    if (vit) ready += ", \"vit_model\": " + json_string(vit->description());
+    ready += ", \"figures\": [";
     for (const auto& [name, fn] : figures) ready += json_string(name) + ", ";
     ready.resize(ready.size() - 2);
     ready += "], \"checks\": [";
