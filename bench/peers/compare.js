@@ -37,11 +37,14 @@ class Worker {
     this.proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
     children.add(this.proc);
     this.lines = readline.createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
-    this.exit = new Promise((resolve) => this.proc.on('exit', (code) => { children.delete(this.proc); resolve(code); }));
+    this.exit = new Promise((resolve) => {
+      this.proc.on('exit', (code) => { children.delete(this.proc); resolve(code); });
+      this.proc.on('error', (e) => { children.delete(this.proc); resolve(`${cmd}: ${e.message}`); });
+    });
   }
   async next() {
     const r = await Promise.race([this.lines.next(), this.exit.then((code) => ({ done: true, code }))]);
-    if (r.done) throw new Error(`${this.engine} worker ended (exit code ${r.code})`);
+    if (r.done) throw new Error(`${this.engine} worker ended (${r.code})`);
     return JSON.parse(r.value);
   }
   async ready() {
@@ -97,7 +100,10 @@ function busyProcess(pinned) {
   const cpu = String(os.cpus().length - 1);
   const p = pinned ? spawn('taskset', ['-c', cpu, ...spin], { stdio: 'ignore' }) : spawn(spin[0], spin.slice(1), { stdio: 'ignore' });
   children.add(p);
-  p.on('error', (e) => log(`busy process: ${e.message}`));
+  p.on('error', (e) => {
+    log(`cannot start the busy process (${pinned ? 'taskset, from util-linux' : 'node'}): ${e.message}`);
+    process.exit(1);
+  });
   return { p, where: pinned ? `pinned to cpu ${cpu}` : 'unpinned' };
 }
 
