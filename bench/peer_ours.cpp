@@ -10,7 +10,8 @@
 // float32 .npy, as the reference feeds its encoder) for the peers and exits. Otherwise it
 // prints one JSON line {"ready": true, "figures": [...], "checks": [...]} and then reads one
 // request per line: a figure name and an optional repeat count ("click_native 5"); it answers
-// {"figure": ..., "s": <median seconds of the repeats>, "runs": n}. "quit" or end of input ends it.
+// {"figure": ..., "s": <median seconds of the repeats>, "cpu_s": <median CPU seconds, all threads>,
+// "runs": n}. "quit" or end of input ends it.
 //
 // Figures: encoder (Segmenter::embed of the golden photo's reference-resized image: the resize
 // is then an identity and the time is the encoder's plus normalisation), decoder_native /
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -59,6 +61,13 @@ std::unique_ptr<sam::Segmenter> load(const std::string& choice, const std::strin
     (choice == "SAM" ? c.vith_checkpoint : c.mobilesam_checkpoint) = checkpoint;
     c.onnx_checkpoint = onnx;
     return sam::load_segmenter(c);
+}
+
+// CPU seconds of this process, all threads: what a run cost in work, whatever else shares the cores.
+double cpu_seconds() {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
 }
 
 std::string json_string(const std::string& s) {
@@ -186,8 +195,18 @@ int main(int argc, char** argv) {
         if (it == figures.end() || reps < 1) {
             std::printf("{\"error\": %s}\n", json_string("unknown request: " + line).c_str());
         } else {
-            const sambench::Figures f = sambench::time_runs(reps, it->second);
-            std::printf("{\"figure\": \"%s\", \"s\": %.6f, \"runs\": %d}\n", name.c_str(), f.median, reps);
+            std::vector<double> wall, cpu;
+            for (int r = 0; r < reps; ++r) {
+                const double c0 = cpu_seconds();
+                const auto t0 = std::chrono::steady_clock::now();
+                it->second();
+                wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                cpu.push_back(cpu_seconds() - c0);
+            }
+            std::sort(wall.begin(), wall.end());
+            std::sort(cpu.begin(), cpu.end());
+            std::printf("{\"figure\": \"%s\", \"s\": %.6f, \"cpu_s\": %.6f, \"runs\": %d}\n", name.c_str(),
+                        wall[reps / 2], cpu[reps / 2], reps);
         }
         std::fflush(stdout);
     }

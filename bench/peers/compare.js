@@ -44,7 +44,7 @@ class Worker {
   }
   async next() {
     const r = await Promise.race([this.lines.next(), this.exit.then((code) => ({ done: true, code }))]);
-    if (r.done) throw new Error(`${this.engine} worker ended (${r.code})`);
+    if (r.done) throw new Error(`${this.engine} worker ended (${typeof r.code === 'number' ? `exit code ${r.code}` : r.code})`);
     return JSON.parse(r.value);
   }
   async ready() {
@@ -60,7 +60,7 @@ class Worker {
     this.proc.stdin.write(`${figure} ${reps}\n`);
     const msg = await this.next();
     if (msg.error || msg.figure !== figure) throw new Error(`${this.engine}: ${msg.error || JSON.stringify(msg)}`);
-    return msg.s;
+    return msg;
   }
   async stop() {
     this.proc.stdin.end('quit\n');
@@ -112,27 +112,35 @@ async function rounds(condition, workers, figures, count) {
   const byEngine = Object.fromEntries(workers.map((w) => [w.engine, w]));
   const live = figures.map((f) => ({ ...f, sides: f.sides.filter((s) => byEngine[s.engine]?.figures.has(s.request)) }));
   const times = live.map((f) => Object.fromEntries(f.sides.map((s) => [s.label, []])));
+  const cpu = live.map((f) => Object.fromEntries(f.sides.map((s) => [s.label, []])));
   for (let r = 0; r < count; ++r) {
     for (const [fi, f] of live.entries()) {
       for (let k = 0; k < f.sides.length; ++k) {
         const s = f.sides[(k + r) % f.sides.length];
-        times[fi][s.label].push(await byEngine[s.engine].run(s.request, f.reps));
+        const answer = await byEngine[s.engine].run(s.request, f.reps);
+        times[fi][s.label].push(answer.s);
+        cpu[fi][s.label].push(answer.cpu_s);
       }
     }
     log(`${condition}: round ${r + 1}/${count}: ` + live.map((f, fi) => `${f.name} ` +
       f.sides.map((s) => `${s.label} ${times[fi][s.label][r].toFixed(4)}`).join(' ')).join(' | '));
   }
+  // cpu_*: CPU seconds of the engine's process (all threads) per run, which time-sharing with
+  // other processes inflates far less than the wall time.
   for (const [fi, f] of live.entries()) {
     for (const s of f.sides) {
-      emit({ name: f.name, condition, engine: s.label, unit: 's', ...Object.fromEntries(Object.entries(stats(times[fi][s.label])).map(([k, v]) => [k, round6(v)])),
-        rounds: count, reps_per_round: f.reps, threads: opts.threads });
+      const st = stats(times[fi][s.label]);
+      emit({ name: f.name, condition, engine: s.label, unit: 's', median: round6(st.median), min: round6(st.min),
+        max: round6(st.max), cpu_median: round6(stats(cpu[fi][s.label]).median), rounds: count, reps_per_round: f.reps,
+        threads: opts.threads });
     }
     for (const [a, b] of f.pairs) {
       if (!times[fi][a] || !times[fi][b]) continue;
       const per = times[fi][a].map((t, i) => t / times[fi][b][i]);
+      const perCpu = cpu[fi][a].map((t, i) => t / cpu[fi][b][i]);
       const st = stats(per);
       emit({ name: f.name, condition, ratio: `${a}/${b}`, median: round6(st.median), min: round6(st.min), max: round6(st.max),
-        rounds: count, per_round: per.map((x) => Number(x.toFixed(3))) });
+        cpu_ratio_median: round6(stats(perCpu).median), rounds: count, per_round: per.map((x) => Number(x.toFixed(3))) });
     }
   }
 }

@@ -75,14 +75,17 @@ async function main() {
       console.log(JSON.stringify({ error: `unknown request: ${line.trim()}` }));
       continue;
     }
-    const times = [];
+    const wall = [], cpu = [];
     for (let i = 0; i < reps; ++i) {
+      const c0 = process.cpuUsage();  // the whole process: ONNX Runtime's threads included
       const t0 = process.hrtime.bigint();
       await figures[name]();
-      times.push(Number(process.hrtime.bigint() - t0) * 1e-9);
+      wall.push(Number(process.hrtime.bigint() - t0) * 1e-9);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) * 1e-6);
     }
-    times.sort((a, b) => a - b);
-    console.log(JSON.stringify({ figure: name, s: times[Math.floor(times.length / 2)], runs: reps }));
+    const middle = (xs) => xs.sort((a, b) => a - b)[Math.floor(reps / 2)];
+    console.log(JSON.stringify({ figure: name, s: middle(wall), cpu_s: middle(cpu), runs: reps }));
   }
   rl.close();
 }
