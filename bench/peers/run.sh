@@ -3,7 +3,8 @@
 # onnxruntime-node, exports the reference encoders to ONNX when PyTorch and the reference
 # sources are there, measures the machine's matmul peak, then runs ours, ONNX Runtime and
 # PyTorch side by side in interleaved rounds. JSON lines on stdout and in
-# $PEERS_WORK/peers-results.jsonl; progress on stderr. Not part of CI.
+# $PEERS_WORK/peers-results.jsonl; progress and a summary table (summary.js) on stderr.
+# Not part of CI.
 #
 # Usage: bench/peers/run.sh [compare.js options, e.g. --rounds 30 --click-reps 7 --vit-rounds 0]
 # Environment:
@@ -81,4 +82,5 @@ if [ "${PEERS_SGEMM:-1}" != 0 ]; then
     "$BUILD_DIR/bench/bench_sgemm" | tee -a "$results"
 fi
 node "$PEERS/compare.js" --work "$WORK" --ours "$OURS" --golden "$GOLDEN" "${torch_args[@]}" "${vit_args[@]}" "$@" | tee -a "$results"
+node "$PEERS/summary.js" "$results" >&2
 say "results in $results (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
