@@ -161,12 +161,13 @@ int main(int argc, char** argv) {
     figures["encoder"] = [&] { emb = mobile->embed(image); };
 
     std::unique_ptr<sam::Segmenter> vit;
+    sam::ImageEmbedding vit_emb;
     if (!vit_checkpoint.empty()) {
         vit = load("SAM", vit_checkpoint);
-        sam::ImageEmbedding e = vit->embed(image);
+        vit_emb = vit->embed(image);
         if (!vit_reference.empty())
-            checks.push_back({"encoder_vit_vs_reference", max_abs_diff(e.features, sambench::read_npy_f32(vit_reference)), 5e-3});
-        figures["encoder_vit"] = [&] { e = vit->embed(image); };
+            checks.push_back({"encoder_vit_vs_reference", max_abs_diff(vit_emb.features, sambench::read_npy_f32(vit_reference)), 5e-3});
+        figures["encoder_vit"] = [&] { vit_emb = vit->embed(image); };
     }
 
     std::string ready = "{\"ready\": true, \"engine\": \"ours\", \"model\": " + json_string(mobile->description());

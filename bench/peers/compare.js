@@ -38,7 +38,7 @@ class Worker {
     children.add(this.proc);
     this.lines = readline.createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
     this.exit = new Promise((resolve) => {
-      this.proc.on('exit', (code) => { children.delete(this.proc); resolve(code); });
+      this.proc.on('exit', (code, signal) => { children.delete(this.proc); resolve(code ?? signal); });
       this.proc.on('error', (e) => { children.delete(this.proc); resolve(`${cmd}: ${e.message}`); });
     });
   }
