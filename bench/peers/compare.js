@@ -109,6 +109,7 @@ function busyProcess(pinned) {
 
 // figures: [{name, reps, sides: [{label, engine, request}], baseline: label, pairs: [[a, b]...]}]
 async function rounds(condition, workers, figures, count) {
+  if (count <= 0) return;
   const byEngine = Object.fromEntries(workers.map((w) => [w.engine, w]));
   const live = figures.map((f) => ({ ...f, sides: f.sides.filter((s) => byEngine[s.engine]?.figures.has(s.request)) }));
   const times = live.map((f) => Object.fromEntries(f.sides.map((s) => [s.label, []])));
@@ -156,15 +157,10 @@ async function withBusy(pinned, fn) {
   }
 }
 
-async function main() {
-  const W = (f) => path.join(opts.work, f);
-  const photo = path.join(opts.golden, 'cases/mobile_sam/photo/embedding.npy');
+// MobileSAM: encoder, one click (decoder and full-size mask), the decoder alone; then the
+// encoder sharing the CPU with a busy process.
+async function mobileSam(W, photo, threadsEnv) {
   const ckpt = path.join(opts.golden, 'checkpoints/mobile_sam_random.pt');
-  const threadsEnv = { OMP_NUM_THREADS: String(opts.threads) };
-  emit({ name: 'peer_setup', threads: opts.threads, rounds: opts.rounds, click_reps: opts.clickReps, cpus: os.cpus().length,
-    cpu_model: os.cpus()[0].model, loadavg_1min: os.loadavg()[0] });
-
-  // MobileSAM: encoder, one click (decoder and full-size mask), the decoder alone.
   const decoder = path.join(opts.golden, 'onnx/mobile_sam_decoder_single.onnx');
   const ortArgs = [path.join(__dirname, 'ort_worker.js'), '--threads', String(opts.threads),
     '--decoder', decoder, '--embedding', photo, '--case', path.join(opts.golden, 'onnx/mobile_sam_decoder_single_case0.npz')];
@@ -179,7 +175,7 @@ async function main() {
     mobile.push(worker('pytorch', opts.python, [opts.torchScript, 'worker', '--model', 'mobilesam', '--checkpoint', ckpt,
       '--input', W('input.npy'), '--reference', photo, '--golden', opts.golden, '--threads', String(opts.threads)], {}, true));
   }
-  let workers = await start(mobile);
+  const workers = await start(mobile);
   const clickSides = (request) => [
     { label: 'ours', engine: 'ours', request: `${request}_native` },
     { label: 'ours_onnx', engine: 'ours', request: `${request}_onnx` },
@@ -202,30 +198,42 @@ async function main() {
       await withBusy(pinned, (condition) => rounds(condition, workers, [two], opts.contentionRounds));
   }
   for (const w of workers) await w.stop();
+}
 
-  // SAM ViT-B at full size with random weights, when run.sh exported it.
-  if (opts.vitRounds > 0 && fs.existsSync(W('vit_b_encoder.onnx'))) {
-    const ref = W('vit_b_torch_embedding.npy');
-    const vit = [
-      worker('ours', opts.ours, ['--golden', opts.golden, '--vit-checkpoint', W('vit_b_random.pt'), '--vit-reference', ref], threadsEnv),
-      worker('ort', process.execPath, [path.join(__dirname, 'ort_worker.js'), '--threads', String(opts.threads),
-        '--encoder', W('vit_b_encoder.onnx'), '--input', W('input.npy'), '--reference', ref, '--encoder-figure', 'encoder_vit']),
-    ];
-    if (opts.python) {
-      vit.push(worker('pytorch', opts.python, [opts.torchScript, 'worker', '--model', 'vit_b', '--checkpoint', W('vit_b_random.pt'),
-        '--input', W('input.npy'), '--reference', ref, '--threads', String(opts.threads)], {}, true));
-    }
-    workers = await start(vit);
-    const vitEncoder = { name: 'encoder_vit_b', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours']],
-      sides: ['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder_vit' })) };
-    await rounds('quiet', workers, [vitEncoder], opts.vitRounds);
-    if (opts.vitContentionRounds > 0) {
-      const two = { ...vitEncoder, sides: vitEncoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours']] };
-      for (const pinned of [true, false])
-        await withBusy(pinned, (condition) => rounds(condition, workers, [two], opts.vitContentionRounds));
-    }
-    for (const w of workers) await w.stop();
+// SAM ViT-B at full size with random weights (run.sh exported it), alone and sharing the CPU.
+async function vitB(W, threadsEnv) {
+  const ref = W('vit_b_torch_embedding.npy');
+  const vit = [
+    worker('ours', opts.ours, ['--golden', opts.golden, '--vit-checkpoint', W('vit_b_random.pt'), '--vit-reference', ref], threadsEnv),
+    worker('ort', process.execPath, [path.join(__dirname, 'ort_worker.js'), '--threads', String(opts.threads),
+      '--encoder', W('vit_b_encoder.onnx'), '--input', W('input.npy'), '--reference', ref, '--encoder-figure', 'encoder_vit']),
+  ];
+  if (opts.python) {
+    vit.push(worker('pytorch', opts.python, [opts.torchScript, 'worker', '--model', 'vit_b', '--checkpoint', W('vit_b_random.pt'),
+      '--input', W('input.npy'), '--reference', ref, '--threads', String(opts.threads)], {}, true));
   }
+  const workers = await start(vit);
+  const vitEncoder = { name: 'encoder_vit_b', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours']],
+    sides: ['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder_vit' })) };
+  await rounds('quiet', workers, [vitEncoder], opts.vitRounds);
+  if (opts.vitContentionRounds > 0) {
+    const two = { ...vitEncoder, sides: vitEncoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours']] };
+    for (const pinned of [true, false])
+      await withBusy(pinned, (condition) => rounds(condition, workers, [two], opts.vitContentionRounds));
+  }
+  for (const w of workers) await w.stop();
+}
+
+async function main() {
+  const W = (f) => path.join(opts.work, f);
+  const photo = path.join(opts.golden, 'cases/mobile_sam/photo/embedding.npy');
+  const threadsEnv = { OMP_NUM_THREADS: String(opts.threads) };
+  emit({ name: 'peer_setup', threads: opts.threads, rounds: opts.rounds, click_reps: opts.clickReps, cpus: os.cpus().length,
+    cpu_model: os.cpus()[0].model, loadavg_1min: os.loadavg()[0] });
+
+  if (opts.rounds > 0 || opts.contentionRounds > 0) await mobileSam(W, photo, threadsEnv);
+
+  if (opts.vitRounds > 0 && fs.existsSync(W('vit_b_encoder.onnx'))) await vitB(W, threadsEnv);
   emit({ name: 'peer_done', loadavg_1min: os.loadavg()[0] });
 }
 
