@@ -13,7 +13,7 @@ const path = require('path');
 const readline = require('readline');
 
 const opts = {
-  rounds: 15, clickReps: 5, contentionRounds: 10, vitRounds: 3, vitContentionRounds: 0, threads: 2,
+  rounds: 15, clickReps: 5, contentionRounds: 10, vitRounds: 3, vitContentionRounds: 0, threads: 2, oursBEnv: '',
   work: '', ours: '', golden: '', python: '', torchScript: path.join(__dirname, 'torch_peer.py'),
 };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -159,6 +159,12 @@ async function withBusy(pinned, fn) {
 
 // MobileSAM: encoder, one click (decoder and full-size mask), the decoder alone; then the
 // encoder sharing the CPU with a busy process.
+// --ours-b-env "K=V,K2=V2": a second process of ours with that environment added (e.g.
+// OMP_WAIT_POLICY=PASSIVE), timed in the same rounds as `ours_b` against `ours`.
+const oursB = () => (opts.oursBEnv ? Object.fromEntries(opts.oursBEnv.split(',').map((kv) => kv.split('='))) : null);
+const withOursB = (sides) => (oursB() ? [...sides, ...sides.filter((s) => s.engine === 'ours' && s.label === 'ours')
+  .map((s) => ({ ...s, label: 'ours_b', engine: 'ours_b' }))] : sides);
+
 async function mobileSam(W, photo, threadsEnv) {
   const ckpt = path.join(opts.golden, 'checkpoints/mobile_sam_random.pt');
   const decoder = path.join(opts.golden, 'onnx/mobile_sam_decoder_single.onnx');
@@ -171,20 +177,21 @@ async function mobileSam(W, photo, threadsEnv) {
     worker('ours', opts.ours, ['--golden', opts.golden], threadsEnv),
     worker('ort', process.execPath, ortArgs),
   ];
+  if (oursB()) mobile.push(worker('ours_b', opts.ours, ['--golden', opts.golden], { ...threadsEnv, ...oursB() }));
   if (opts.python) {
     mobile.push(worker('pytorch', opts.python, [opts.torchScript, 'worker', '--model', 'mobilesam', '--checkpoint', ckpt,
       '--input', W('input.npy'), '--reference', photo, '--golden', opts.golden, '--threads', String(opts.threads)], {}, true));
   }
   const workers = await start(mobile);
-  const clickSides = (request) => [
+  const clickSides = (request) => withOursB([
     { label: 'ours', engine: 'ours', request: `${request}_native` },
     { label: 'ours_onnx', engine: 'ours', request: `${request}_onnx` },
     { label: 'ort', engine: 'ort', request },
     { label: 'pytorch', engine: 'pytorch', request },
-  ];
-  const clickPairs = [['ort', 'ours'], ['pytorch', 'ours'], ['ours_onnx', 'ours'], ['ort', 'ours_onnx']];
-  const encoder = { name: 'encoder_mobilesam', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours']],
-    sides: ['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder' })) };
+  ]);
+  const clickPairs = [['ort', 'ours'], ['pytorch', 'ours'], ['ours_onnx', 'ours'], ['ort', 'ours_onnx'], ['ours_b', 'ours']];
+  const encoder = { name: 'encoder_mobilesam', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours'], ['ours_b', 'ours']],
+    sides: withOursB(['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder' }))) };
   await rounds('quiet', workers, [
     encoder,
     { name: 'click_1point', reps: opts.clickReps, sides: clickSides('click'), pairs: clickPairs },
@@ -193,7 +200,7 @@ async function mobileSam(W, photo, threadsEnv) {
 
   // Sharing the CPU: the encoder, ours against ONNX Runtime, with one busy process.
   if (opts.contentionRounds > 0) {
-    const two = { ...encoder, sides: encoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours']] };
+    const two = { ...encoder, sides: encoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours'], ['ours_b', 'ours']] };
     for (const pinned of [true, false])
       await withBusy(pinned, (condition) => rounds(condition, workers, [two], opts.contentionRounds));
   }
@@ -208,16 +215,20 @@ async function vitB(W, threadsEnv) {
     worker('ort', process.execPath, [path.join(__dirname, 'ort_worker.js'), '--threads', String(opts.threads),
       '--encoder', W('vit_b_encoder.onnx'), '--input', W('input.npy'), '--reference', ref, '--encoder-figure', 'encoder_vit']),
   ];
+  if (oursB()) {
+    vit.push(worker('ours_b', opts.ours, ['--golden', opts.golden, '--vit-checkpoint', W('vit_b_random.pt'), '--vit-reference', ref],
+      { ...threadsEnv, ...oursB() }));
+  }
   if (opts.python) {
     vit.push(worker('pytorch', opts.python, [opts.torchScript, 'worker', '--model', 'vit_b', '--checkpoint', W('vit_b_random.pt'),
       '--input', W('input.npy'), '--reference', ref, '--threads', String(opts.threads)], {}, true));
   }
   const workers = await start(vit);
-  const vitEncoder = { name: 'encoder_vit_b', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours']],
-    sides: ['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder_vit' })) };
+  const vitEncoder = { name: 'encoder_vit_b', reps: 1, pairs: [['ort', 'ours'], ['pytorch', 'ours'], ['ours_b', 'ours']],
+    sides: withOursB(['ours', 'ort', 'pytorch'].map((e) => ({ label: e, engine: e, request: 'encoder_vit' }))) };
   await rounds('quiet', workers, [vitEncoder], opts.vitRounds);
   if (opts.vitContentionRounds > 0) {
-    const two = { ...vitEncoder, sides: vitEncoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours']] };
+    const two = { ...vitEncoder, sides: vitEncoder.sides.filter((s) => s.engine !== 'pytorch'), pairs: [['ort', 'ours'], ['ours_b', 'ours']] };
     for (const pinned of [true, false])
       await withBusy(pinned, (condition) => rounds(condition, workers, [two], opts.vitContentionRounds));
   }

@@ -33,13 +33,15 @@ const rows = [
   ['SAM ViT-B encoder, busy process pinned', 'encoder_vit_b', 'busy_pinned'],
   ['SAM ViT-B encoder, busy process unpinned', 'encoder_vit_b', 'busy_unpinned'],
 ];
-console.log('| figure | ours | ours, ONNX decoder | ONNX Runtime | PyTorch | rounds |');
-console.log('|---|---|---|---|---|---|');
+const b = lines.some((l) => l.engine === 'ours_b');
+console.log(`| figure | ours | ours, ONNX decoder | ONNX Runtime | PyTorch |${b ? ' ours_b |' : ''} rounds |`);
+console.log(`|---|---|---|---|---|${b ? '---|' : ''}---|`);
 for (const [title, name, condition] of rows) {
   const ours = engine(name, condition, 'ours');
   if (!ours) continue;
   console.log(`| ${title} | ${time(ours)} | ${cell(name, condition, 'ours_onnx', 'ours')} | ` +
-    `${cell(name, condition, 'ort', 'ours')} | ${cell(name, condition, 'pytorch', 'ours')} | ${ours.rounds} |`);
+    `${cell(name, condition, 'ort', 'ours')} | ${cell(name, condition, 'pytorch', 'ours')} |` +
+    `${b ? ` ${cell(name, condition, 'ours_b', 'ours')} |` : ''} ${ours.rounds} |`);
 }
 
 const f32 = [peak('f32', 2), peak('f32', 1)];
