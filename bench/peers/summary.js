@@ -47,7 +47,7 @@ for (const [title, name, condition] of rows) {
 const f32 = [peak('f32', 2), peak('f32', 1)];
 const bf16 = [peak('bf16', 2), peak('bf16', 1)];
 const fmt = (p) => (p ? `${p.value.toFixed(0)} GFLOP/s (${p.weights} weights; ${p.per_cpu_s.toFixed(0)} per CPU-second)` : 'not run');
-console.log(`\nmatmul peak, float32: all cores ${fmt(f32[0])}, one core ${fmt(f32[1])}`);
+if (f32[0]) console.log(`\nmatmul peak, float32: all cores ${fmt(f32[0])}, one core ${fmt(f32[1])}`);
 if (bf16[0]) console.log(`matmul peak, bfloat16: all cores ${fmt(bf16[0])}, one core ${fmt(bf16[1])}`);
 for (const name of Object.keys(GFLOP)) {
   const ours = engine(name, 'quiet', 'ours');
