@@ -21,9 +21,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# SAM_NATIVE=OFF: the image must run on any x86-64-v2 CPU, not only on the build machine's.
+# The one build runs on any x86-64-v2 CPU and picks its kernels' ISA at run time (AVX2, AVX-512).
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DSAM_NATIVE=OFF -DSAM_BUILD_TESTS=OFF -DSAM_BUILD_BENCH=OFF \
+      -DSAM_BUILD_TESTS=OFF -DSAM_BUILD_BENCH=OFF \
  && cmake --build build --target sam-ml-backend \
  && strip build/sam-ml-backend
 

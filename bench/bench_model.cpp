@@ -30,9 +30,10 @@ sam::RgbImage synthetic_image(int w, int h) {
 }
 
 void print_profile(const char* prefix, int runs) {
+    auto cpu = sam::profile::cpu_totals();
     for (const auto& [stage, total] : sam::profile::totals())
-        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"runs\": %d}\n", prefix, stage.c_str(),
-                    total / runs, runs);
+        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"cpu_mean\": %.6f, \"runs\": %d}\n", prefix,
+                    stage.c_str(), total / runs, cpu[stage] / runs, runs);
     sam::profile::reset();
 }
 

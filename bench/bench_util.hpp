@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/allocator.hpp"
+#include "tensor/profile.hpp"
 
 namespace sambench {
 
@@ -18,24 +19,37 @@ inline const bool allocator_tuned = (sam::tune_allocator_for_inference(), true);
 struct Figures {
     double median, min, max;
     int runs;
+    // Process CPU seconds per run (all threads); < 0: not measured. On a machine shared with
+    // other work, wall time mostly measures the neighbours, while the CPU time of a
+    // single-threaded run (OMP_NUM_THREADS=1) tracks the work done.
+    double cpu_median = -1;
 };
 
+inline double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 inline Figures time_runs(int runs, const std::function<void()>& fn) {
-    std::vector<double> t;
+    std::vector<double> t, cpu;
     for (int i = 0; i < runs; ++i) {
+        const double c0 = sam::profile::process_cpu_seconds();
         auto a = std::chrono::steady_clock::now();
         fn();
         auto b = std::chrono::steady_clock::now();
+        cpu.push_back(sam::profile::process_cpu_seconds() - c0);
         t.push_back(std::chrono::duration<double>(b - a).count());
     }
     std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), runs};
+    return {t[t.size() / 2], t.front(), t.back(), runs, median_of(cpu)};
 }
 
-// {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, <extra>}
+// {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, "cpu_median": ..., <extra>}
 inline void print_json(const std::string& name, const Figures& f, const std::string& extra = "") {
-    std::printf("{\"name\": \"%s\", \"unit\": \"s\", \"median\": %.6f, \"min\": %.6f, \"max\": %.6f, \"runs\": %d%s%s}\n",
-                name.c_str(), f.median, f.min, f.max, f.runs, extra.empty() ? "" : ", ", extra.c_str());
+    char cpu[48] = "";
+    if (f.cpu_median >= 0) std::snprintf(cpu, sizeof cpu, ", \"cpu_median\": %.6f", f.cpu_median);
+    std::printf("{\"name\": \"%s\", \"unit\": \"s\", \"median\": %.6f, \"min\": %.6f, \"max\": %.6f, \"runs\": %d%s%s%s}\n",
+                name.c_str(), f.median, f.min, f.max, f.runs, cpu, extra.empty() ? "" : ", ", extra.c_str());
     std::fflush(stdout);
 }
 

@@ -15,6 +15,7 @@ namespace sam {
 // 8 heads, output projection back to 256.
 struct DecoderAttention {
     Tensor q_w, q_b, k_w, k_b, v_w, v_b, out_w, out_b;
+    Tensor out_w_t;  // out_w transposed, [internal_dim, 256]
     int64_t internal_dim = 0;
 };
 
@@ -51,7 +52,9 @@ struct MaskDecoder {
 
     // src: image embedding + dense prompt embedding [4096, 256]; pos: dense positional encoding
     // [4096, 256]; sparse: prompt tokens [n, 256]. multimask: the masks of tokens 1..3, else token 0.
-    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const;
+    // src_pe: src + pos when the caller has it (it is the same for every click on an image), or null.
+    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask,
+                      const float* src_pe = nullptr) const;
 };
 
 }  // namespace sam

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "tensor/fast_math.hpp"
+#include "models/tiny_vit_kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
 
@@ -69,110 +69,6 @@ void pointwise(const ConvBN& c, const float* x, int64_t pixels, float* y, ops::A
     ops::matmul(m);
 }
 
-// Softmax of one score row (scaled, plus the attention bias), then out = probabilities @ v.
-template <int NP, int HD>
-inline void softmax_times_v(float* s, int N, const float* bias, float scale, const float (*v)[HD], float* out) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < N; ++j) {
-        const float x = s[j] * scale + bias[j];
-        s[j] = x;
-        mx = mx > x ? mx : x;  // std::max on the stored value keeps GCC 12 from vectorising
-    }
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < N; ++j) {
-        s[j] = fast_exp(s[j] - mx);
-        sum += s[j];
-    }
-    const float inv = 1.0f / sum;
-    alignas(64) float o[HD] = {};
-    for (int j = 0; j < N; ++j) {
-        const float sj = s[j] * inv;
-#pragma omp simd aligned(o : 64)
-        for (int d = 0; d < HD; ++d) o[d] += sj * v[j][d];
-    }
-    std::memcpy(out, o, sizeof o);
-}
-
-// One head of one window: rows[j] points at token j's q, k, v for this head (a padding token's
-// constant row included); outs[i] receives query i's output, or is null for a padding query.
-// Keys are padded to NP and scored in blocks of KB keys, two queries at a time, so each block's
-// accumulators stay in vector registers while the head dimension streams past.
-template <int NP, int KB, int HD>
-void attend_window_head(const float* const* rows, int N, const float* bias, float scale, float* const* outs) {
-    static_assert(NP % KB == 0);
-    alignas(64) float kt[HD][NP];
-    alignas(64) float v[NP][HD];
-    for (int j = 0; j < NP; ++j) {
-        if (j < N) {
-            for (int d = 0; d < HD; ++d) kt[d][j] = rows[j][HD + d];
-            std::memcpy(v[j], rows[j] + 2 * HD, sizeof v[j]);
-        } else {
-            for (int d = 0; d < HD; ++d) kt[d][j] = 0.0f;
-        }
-    }
-    int queries[NP];
-    int nq = 0;
-    for (int i = 0; i < N; ++i)
-        if (outs[i]) queries[nq++] = i;
-    alignas(64) float s0[NP], s1[NP];
-    for (int t = 0; t < nq; t += 2) {
-        const int i0 = queries[t], i1 = queries[t + 1 < nq ? t + 1 : t];
-        const float* q0 = rows[i0];
-        const float* q1 = rows[i1];
-        for (int jb = 0; jb < NP; jb += KB) {
-            alignas(64) float a0[KB] = {}, a1[KB] = {};
-            for (int d = 0; d < HD; ++d) {
-                const float x0 = q0[d], x1 = q1[d];
-                const float* k = &kt[d][jb];
-#pragma omp simd aligned(a0, a1 : 64)
-                for (int j = 0; j < KB; ++j) {
-                    a0[j] += x0 * k[j];
-                    a1[j] += x1 * k[j];
-                }
-            }
-            std::memcpy(s0 + jb, a0, sizeof a0);
-            std::memcpy(s1 + jb, a1, sizeof a1);
-        }
-        softmax_times_v<NP, HD>(s0, N, bias + i0 * N, scale, v, outs[i0]);
-        if (i1 != i0) softmax_times_v<NP, HD>(s1, N, bias + i1 * N, scale, v, outs[i1]);
-    }
-}
-
-// Windowed attention straight from the per-token qkv rows: no window copies of the tokens.
-// TinyViT pads the token grid with zeros before its attention (whose LayerNorm then turns a
-// zero token into `beta`), so a padded position's q, k, v is the constant row `pad_qkv`; padded
-// positions act as keys but their own outputs are dropped, so they are never computed.
-// qkv lays out each head's q, k, v side by side ([heads, 3, head_dim] per token), unlike ViT.
-// out [H*W, C]: the heads' outputs concatenated, before the output projection.
-void window_attention(const TinyVitBlock& b, const float* qkv, int64_t H, int64_t W, float* out) {
-    const int64_t C = b.dim, heads = b.heads, hd = C / heads, ws = b.window, N = ws * ws;
-    const int64_t nWy = (H + ws - 1) / ws, nWx = (W + ws - 1) / ws;
-    const float scale = 1.0f / std::sqrt(float(hd));
-#pragma omp parallel
-    {
-        std::vector<const float*> rows(N);
-        std::vector<float*> outs(N);
-#pragma omp for collapse(3) schedule(static)
-        for (int64_t wy = 0; wy < nWy; ++wy)
-            for (int64_t wx = 0; wx < nWx; ++wx)
-                for (int64_t h = 0; h < heads; ++h) {
-                    for (int64_t j = 0; j < N; ++j) {
-                        const int64_t y = wy * ws + j / ws, x = wx * ws + j % ws;
-                        const bool real = y < H && x < W;
-                        rows[j] = (real ? qkv + (y * W + x) * 3 * C : b.pad_qkv.data) + h * 3 * hd;
-                        outs[j] = real ? out + (y * W + x) * C + h * hd : nullptr;
-                    }
-                    const float* bias = b.attn_bias.data + h * N * N;
-                    if (N <= 64)  // 7x7 windows
-                        attend_window_head<64, 64, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
-                    else          // 14x14 windows
-                        attend_window_head<224, 112, kHeadDim>(rows.data(), int(N), bias, scale, outs.data());
-                }
-    }
-}
-
 // One TinyViTBlock on tokens x [H*W, C]; returns the new tokens.
 Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
     const int64_t C = b.dim, P = H * W;
@@ -185,7 +81,10 @@ Tensor run_block(const TinyVitBlock& b, const Tensor& x, int64_t H, int64_t W) {
         ops::linear(normed.data, P, b.qkv_w, b.qkv_b, qkv.data);
         {
             profile::Scope core("tinyvit.attention.core");
-            window_attention(b, qkv.data, H, W, normed.data);
+            WindowAttentionArgs a;
+            a.qkv = qkv.data, a.pad_qkv = b.pad_qkv.data, a.bias = b.attn_bias.data, a.out = normed.data;
+            a.H = H, a.W = W, a.heads = b.heads, a.window = b.window;
+            isa::pick(isa_v2::tiny_vit_kernels, isa_v3::tiny_vit_kernels, isa_v4::tiny_vit_kernels).window_attention(a);
         }
         ops::linear(normed.data, P, b.proj_w, b.proj_b, x1.data, ops::Act::None, x.data);
     }

@@ -6,7 +6,7 @@
 #include <functional>
 #include <utility>
 
-#include "tensor/fast_math.hpp"
+#include "models/vit_kernels.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam {
@@ -143,45 +143,7 @@ Unit unit_of(int64_t N, int64_t items) {
     return {1, std::clamp<int64_t>(kScoreBudget / N, 16, N)};
 }
 
-// Softmax over the keys of `rows` query rows of S*S-token attention, after adding the decomposed
-// relative position bias (add_decomposed_rel_pos): score[q, (kh, kw)] += rel_h[q, kh] + rel_w[q, kw],
-// where rel_h[q, kh] = rel[q][qh - kh + S-1] and rel_w[q, kw] = rel[q][2S-1 + qw - kw + S-1]
-// (rel = q · [table_h; table_w]^T). The rows are left unnormalised (exp(x - max)); inv_sum gets
-// 1 / sum per row, applied to the much smaller product with V.
-void softmax_rel_pos(float* x, const float* rel, float* inv_sum, int64_t rows, int64_t first_query, int64_t S) {
-    const int64_t N = S * S, R = 2 * S - 1;
-#pragma omp parallel
-    {
-        std::vector<float> bias_w(S);
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < rows; ++i) {
-            const int64_t q = (first_query + i) % N, qh = q / S, qw = q % S;
-            float* xr = x + i * N;
-            const float* rh = rel + i * 2 * R;
-            const float* rw = rh + R;
-            for (int64_t kw = 0; kw < S; ++kw) bias_w[kw] = rw[qw - kw + S - 1];
-            float mx = -INFINITY;
-            for (int64_t kh = 0; kh < S; ++kh) {
-                const float bh = rh[qh - kh + S - 1];
-                float* xk = xr + kh * S;
-                const float* bw = bias_w.data();
-#pragma omp simd reduction(max : mx)
-                for (int64_t kw = 0; kw < S; ++kw) {
-                    const float v = xk[kw] + bh + bw[kw];
-                    xk[kw] = v;
-                    mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
-                }
-            }
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t k = 0; k < N; ++k) {
-                xr[k] = fast_exp(xr[k] - mx);
-                sum += xr[k];
-            }
-            inv_sum[i] = 1.0f / sum;
-        }
-    }
-}
+const VitKernels& kernels() { return isa::pick(isa_v2::vit_kernels, isa_v3::vit_kernels, isa_v4::vit_kernels); }
 
 }  // namespace
 
@@ -294,15 +256,7 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
     ops::linear(s.tok.data, rows, b.qkv_w, b.qkv_b, s.big.data);
     // [rows, 3, nH, hd] -> [3, B * nH, N, hd] so each (window, head) is one contiguous matrix.
     float* heads = s.heads.data;
-    const float* qkv = s.big.data;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t w = r / N, n = r % N;
-        for (int64_t t = 0; t < 3; ++t)
-            for (int64_t h = 0; h < nH; ++h)
-                std::memcpy(heads + ((t * items + w * nH + h) * N + n) * hd, qkv + r * 3 * E + (t * nH + h) * hd,
-                            sizeof(float) * hd);
-    }
+    kernels().split_heads(s.big.data, rows, N, nH, hd, heads);
     float* q = heads;
     const float* k = heads + items * N * hd;
     const float* v = heads + 2 * items * N * hd;
@@ -329,7 +283,7 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
         sc.a = qa, sc.b = k + i0 * N * hd, sc.c = scores;
         sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true, sc.alpha = scale;
         ops::matmul(sc);
-        softmax_rel_pos(scores, rel, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
+        kernels().softmax_rel_pos(scores, rel, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
         // out = exp-scores · v, into q's rows, which no later unit reads.
         ops::MatmulArgs ov;
         ov.a = scores, ov.b = v + i0 * N * hd, ov.c = qa;
@@ -338,21 +292,7 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
     }
 
     // [B, nH, N, hd] -> tokens [G*G, E], dropping the window padding and normalising the softmax.
-    float* merged = s.tok.data;
-    const float* inv = s.inv_sum.data;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < G * G; ++t) {
-        const int64_t y = t / G, x = t % G;
-        const int64_t w = (y / S) * nW + x / S, n = (y % S) * S + x % S;
-        for (int64_t h = 0; h < nH; ++h) {
-            const int64_t item = w * nH + h;
-            const float* src = q + (item * N + n) * hd;
-            const float f = inv[item * N + n];
-            float* dst = merged + t * E + h * hd;
-#pragma omp simd
-            for (int64_t d = 0; d < hd; ++d) dst[d] = src[d] * f;
-        }
-    }
+    kernels().merge_heads(q, s.inv_sum.data, G, S, nH, hd, s.tok.data);
 }
 
 Tensor VitEncoder::encode(const Tensor& input) const {

@@ -14,7 +14,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "tensor/fast_math.hpp"
+#include "tensor/ops_kernels.hpp"
 
 namespace sam::ops {
 namespace {
@@ -23,6 +23,8 @@ using dnnl::memory;
 using dims = memory::dims;
 using dt = memory::data_type;
 using tag = memory::format_tag;
+
+const OpsKernels& kernels() { return isa::pick(isa_v2::ops_kernels, isa_v3::ops_kernels, isa_v4::ops_kernels); }
 
 const dnnl::engine& engine() {
     static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
@@ -268,54 +270,16 @@ void conv2d(const Conv2dArgs& a) {
 
 void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
                 float* y) {
-#pragma omp parallel for schedule(static) if (rows * C > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * C;
-        float* yr = y + r * C;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < C; ++c) sum += xr[c];
-        const float mean = sum / C;
-        float sq = 0;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t c = 0; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
-        const float inv = 1.0f / std::sqrt(sq / C + eps);
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
-    }
+    kernels().layer_norm(x, rows, C, gamma, beta, eps, y);
+}
+
+void layer_norm_gelu(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                     float* y) {
+    kernels().layer_norm_gelu(x, rows, C, gamma, beta, eps, y);
 }
 
 void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* bias, int64_t bias_rows) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-        float* xr = x + r * cols;
-        const float* br = bias ? bias + (r % bias_rows) * cols : nullptr;
-        float mx = -INFINITY;
-        if (br) {
-#pragma omp simd reduction(max : mx)
-            for (int64_t c = 0; c < cols; ++c) {
-                const float v = xr[c] * scale + br[c];
-                xr[c] = v;
-                mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
-            }
-        } else {
-#pragma omp simd reduction(max : mx)
-            for (int64_t c = 0; c < cols; ++c) {
-                const float v = xr[c] * scale;
-                xr[c] = v;
-                mx = mx > v ? mx : v;
-            }
-        }
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < cols; ++c) {
-            xr[c] = fast_exp(xr[c] - mx);
-            sum += xr[c];
-        }
-        const float inv = 1.0f / sum;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) xr[c] *= inv;
-    }
+    kernels().softmax_rows(x, rows, cols, scale, bias, bias_rows);
 }
 
 void gelu(float* x, int64_t n) {
@@ -332,24 +296,11 @@ void gelu(float* x, int64_t n) {
     execute(*p, args);
 }
 
-void relu(float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
-}
+void relu(float* x, int64_t n) { kernels().relu(x, n); }
 
-void add(const float* a, const float* b, float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-}
+void add(const float* a, const float* b, float* y, int64_t n) { kernels().add(a, b, y, n); }
 
-void transpose(const float* x, int64_t rows, int64_t cols, float* y) {
-    constexpr int64_t B = 32;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > 65536)
-    for (int64_t r0 = 0; r0 < rows; r0 += B)
-        for (int64_t c0 = 0; c0 < cols; c0 += B)
-            for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
-                for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) y[c * rows + r] = x[r * cols + c];
-}
+void transpose(const float* x, int64_t rows, int64_t cols, float* y) { kernels().transpose(x, rows, cols, y); }
 
 void fold_batchnorm(Tensor& weight, Tensor& bias, const Tensor& bn_weight, const Tensor& bn_bias,
                     const Tensor& bn_mean, const Tensor& bn_var, float eps) {

@@ -62,6 +62,9 @@ void conv2d(const Conv2dArgs& args);
 // y may equal x.
 void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta,
                 float eps, float* y);
+// layer_norm, then the exact GELU, in one pass.
+void layer_norm_gelu(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                     float* y);
 // Row-wise softmax over `cols`, in place, after x = x * scale + bias (bias [rows % bias_rows, cols]
 // repeating every bias_rows rows; nullptr for none).
 void softmax_rows(float* x, int64_t rows, int64_t cols, float scale = 1.0f, const float* bias = nullptr,
