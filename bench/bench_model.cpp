@@ -40,7 +40,8 @@ void print_profile(const char* prefix, int runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string checkpoint = std::string(SAM_SOURCE_DIR) + "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    sambench::setup(argv);
+    std::string checkpoint = sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
     int encoder_runs = 5, click_runs = 30;
     bool profile = false;
     for (int i = 1; i < argc; ++i) {

@@ -29,8 +29,9 @@ sam::Tensor load_embedding(const std::string& path) {
 
 }  // namespace
 
-int main() {
-    const std::string golden = std::string(SAM_SOURCE_DIR) + "/../shared/golden/";
+int main(int, char** argv) {
+    sambench::setup(argv);
+    const std::string golden = sambench::golden_dir();
     sam::ImageEmbedding e;
     e.features = load_embedding(golden + "cases/mobile_sam/photo/embedding.npy");
     e.orig_w = 769;

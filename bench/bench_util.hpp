@@ -4,17 +4,26 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "tensor/allocator.hpp"
+#include "tensor/isa.hpp"
 #include "tensor/profile.hpp"
+#include "tensor/threads.hpp"
 
 namespace sambench {
 
-// Every benchmark runs with the allocator settings of the sam-ml-backend binary.
-inline const bool allocator_tuned = (sam::tune_allocator_for_inference(), true);
+// Every benchmark runs with the settings of the sam-ml-backend binary: OpenMP environment
+// (thread count, wait policy; may re-execute the program), allocator, SAM_ISA. Call first in main().
+inline void setup(char** argv) {
+    sam::threads::apply_openmp_environment(argv);
+    sam::tune_allocator_for_inference();
+    sam::isa::configure_from_env();
+    std::fprintf(stderr, "%s; %s\n", sam::threads::describe().c_str(), sam::isa::describe().c_str());
+}
 
 struct Figures {
     double median, min, max;
@@ -42,6 +51,12 @@ inline Figures time_runs(int runs, const std::function<void()>& fn) {
     }
     std::sort(t.begin(), t.end());
     return {t[t.size() / 2], t.front(), t.back(), runs, median_of(cpu)};
+}
+
+// The golden reference data: SAM_GOLDEN_DIR, or ../shared/golden beside the source tree.
+inline std::string golden_dir() {
+    const char* env = std::getenv("SAM_GOLDEN_DIR");
+    return env && *env ? std::string(env) + "/" : std::string(SAM_SOURCE_DIR) + "/../shared/golden/";
 }
 
 // {"name": ..., "unit": "s", "median": ..., "min": ..., "max": ..., "runs": N, "cpu_median": ..., <extra>}

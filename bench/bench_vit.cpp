@@ -103,6 +103,7 @@ double peak_rss_mb() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sambench::setup(argv);
     const int runs = argc > 1 ? std::atoi(argv[1]) : 3;
     const Arch arch;
     const sam::TensorMap weights = vit_b_weights(arch);

@@ -10,6 +10,8 @@
 #include "models/model_loader.hpp"
 #include "server/config.hpp"
 #include "server/http_server.hpp"
+#include "tensor/isa.hpp"
+#include "tensor/threads.hpp"
 
 using sam::server::ServerConfig;
 
@@ -97,6 +99,7 @@ int serve_main(int argc, char** argv) {
         model = sam::load_segmenter(config.model);
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         spdlog::info("loaded {} in {:.2f} s", model->description(), dt);
+        spdlog::info("compute: {}; {}", sam::threads::describe(), sam::isa::describe());
     } catch (const std::exception& e) {
         spdlog::error("cannot load the model: {}", e.what());
         return 1;

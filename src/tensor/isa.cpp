@@ -23,14 +23,19 @@ const char* missing_features(Level level) {
     }
 }
 
+bool g_forced_by_env = false;
+
 // SAM_ISA for our kernels only: oneDNN's cap is configure_from_env()'s business.
 void init_from_env() {
     Level level = cpu_level();
     if (const char* v = std::getenv("SAM_ISA"); v && *v) {
         level = parse(v);
-        if (int(level) > int(cpu_level()))
-            throw std::runtime_error(std::string("SAM_ISA=") + v + ": this CPU lacks " + missing_features(level) +
-                                     "; the best it runs is " + name(cpu_level()));
+        try {
+            check_supported(level, cpu_level());
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(std::string("SAM_ISA=") + v + ": " + e.what());
+        }
+        g_forced_by_env = true;
     }
     g_active.store(int(level));
 }
@@ -81,20 +86,22 @@ Level parse(const std::string& text) {
                                 "' is not an instruction set level: use v2 (SSE4.2), v3 (AVX2) or v4 (AVX-512)");
 }
 
+void check_supported(Level wanted, Level cpu) {
+    if (int(wanted) > int(cpu))
+        throw std::runtime_error(std::string("cannot use ") + name(wanted) + ": this CPU lacks " +
+                                 missing_features(wanted) + "; the best it runs is " + name(cpu));
+}
+
 void force(Level level) {
-    if (int(level) > int(cpu_level()))
-        throw std::runtime_error(std::string("cannot use ") + name(level) + ": this CPU lacks " +
-                                 missing_features(level));
+    check_supported(level, cpu_level());
     std::call_once(g_init, [] {});  // a later active() must not re-read SAM_ISA over this choice
     g_active.store(int(level));
 }
 
-std::string configure_from_env() {
-    const char* v = std::getenv("SAM_ISA");
-    const bool forced = v && *v;
+void configure_from_env() {
     std::call_once(g_init, [] { init_from_env(); });
     const Level level = active();
-    if (forced && level != Level::v4) {
+    if (g_forced_by_env && level != Level::v4) {
         // oneDNN then stays within the same level: a stand-in for a CPU without AVX-512 / AVX2.
         const auto cap = level == Level::v3 ? dnnl::cpu_isa::avx2 : dnnl::cpu_isa::sse41;
         try {
@@ -103,8 +110,11 @@ std::string configure_from_env() {
             throw std::runtime_error("SAM_ISA must be applied before the first oneDNN primitive is created");
         }
     }
-    return std::string("kernels: ") + name(level) + (forced ? " (SAM_ISA)" : "") + "; CPU supports " +
-           name(cpu_level()) + (cpu_has_bf16() ? " and bfloat16" : "");
+}
+
+std::string describe() {
+    return std::string("kernels ") + name(active()) + (g_forced_by_env ? " (SAM_ISA)" : "") + "; CPU " +
+           name(cpu_level()) + (cpu_has_bf16() ? ", bfloat16" : "");
 }
 
 }  // namespace sam::isa

@@ -22,15 +22,21 @@ bool cpu_has_bf16();            // AVX512-BF16 (or AMX-BF16): native bfloat16 pr
 // "v2", "x86-64-v3", "avx512", ... Throws std::invalid_argument naming the accepted values.
 Level parse(const std::string& text);
 
+// Throws std::runtime_error naming what a CPU of level `cpu` lacks to run `wanted`.
+void check_supported(Level wanted, Level cpu);
+
 // Makes `level` the active one; throws std::runtime_error when the CPU lacks it. For tests and
 // for configure_from_env().
 void force(Level level);
 
 // Applies SAM_ISA, if set, to our kernels and caps oneDNN's own dispatch at the same level (so
 // SAM_ISA=v3 behaves like a CPU without AVX-512). Call once at startup, before any model is
-// loaded; throws std::runtime_error with a message for the user on a bad or unsupported value.
-// Returns a one-line description for the log ("kernels: x86-64-v4 (AVX-512), CPU: ...").
-std::string configure_from_env();
+// loaded; throws std::invalid_argument / std::runtime_error with a message for the user on a bad
+// or unsupported value.
+void configure_from_env();
+
+// One line for the log: "kernels x86-64-v4 (AVX-512); CPU x86-64-v4 (AVX-512), bfloat16".
+std::string describe();
 
 // The table of the active level: pick(isa_v2::t, isa_v3::t, isa_v4::t).
 template <class Table>
