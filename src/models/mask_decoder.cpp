@@ -28,6 +28,14 @@ constexpr int kLowres = 4 * kEmbedSide;  // two 2x upscalings: 256
 constexpr float kLayerNormEps = 1e-5f;   // nn.LayerNorm
 constexpr float kNorm2dEps = 1e-6f;      // LayerNorm2d
 
+TokenLinear token_linear_weights(const Tensor& w, const Tensor& b) {
+    TokenLinear t;
+    t.wt = Tensor::empty({w.dim(1), w.dim(0)});
+    ops::transpose(w.data, w.dim(0), w.dim(1), t.wt.data);
+    t.b = b;
+    return t;
+}
+
 DecoderAttention load_attention(const io::Checkpoint& ckpt, const std::string& p, int64_t internal_dim) {
     DecoderAttention a;
     a.internal_dim = internal_dim;
@@ -39,8 +47,10 @@ DecoderAttention load_attention(const io::Checkpoint& ckpt, const std::string& p
     a.v_b = ckpt.get(p + "v_proj.bias", {internal_dim});
     a.out_w = ckpt.get(p + "out_proj.weight", {kDim, internal_dim});
     a.out_b = ckpt.get(p + "out_proj.bias", {kDim});
-    a.out_w_t = Tensor::empty({internal_dim, kDim});
-    ops::transpose(a.out_w.data, kDim, internal_dim, a.out_w_t.data);
+    a.q = token_linear_weights(a.q_w, a.q_b);
+    a.k = token_linear_weights(a.k_w, a.k_b);
+    a.v = token_linear_weights(a.v_w, a.v_b);
+    a.out = token_linear_weights(a.out_w, a.out_b);
     return a;
 }
 
@@ -48,8 +58,8 @@ Mlp3 load_mlp3(const io::Checkpoint& ckpt, const std::string& p, int64_t out_dim
     Mlp3 m;
     for (int i = 0; i < 3; ++i) {
         const int64_t out = i == 2 ? out_dim : kDim;
-        m.w[i] = ckpt.get(p + "layers." + std::to_string(i) + ".weight", {out, kDim});
-        m.b[i] = ckpt.get(p + "layers." + std::to_string(i) + ".bias", {out});
+        m.layer[i] = token_linear_weights(ckpt.get(p + "layers." + std::to_string(i) + ".weight", {out, kDim}),
+                                          ckpt.get(p + "layers." + std::to_string(i) + ".bias", {out}));
     }
     return m;
 }
@@ -72,9 +82,9 @@ const MaskDecoderKernels& kernels() {
 }
 
 // y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows.
-void token_linear(const float* x, int64_t rows, const Tensor& w, const Tensor& b, float* y, bool relu = false,
+void token_linear(const float* x, int64_t rows, const TokenLinear& l, float* y, bool relu = false,
                   const float* residual = nullptr) {
-    kernels().token_linear(x, rows, w.data, b.data, w.dim(0), w.dim(1), y, relu, residual);
+    kernels().token_linear(x, rows, l.wt.data, l.b.data, l.wt.dim(1), l.wt.dim(0), y, relu, residual);
 }
 
 // Attention among the few prompt tokens (self attention): plain loops throughout.
@@ -83,9 +93,9 @@ void token_attention(const DecoderAttention& a, const float* q_in, const float* 
     const int64_t D = a.internal_dim, dh = D / kHeads;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
     std::vector<float> q(n * D), k(n * D), v(n * D), o(n * D, 0.0f), s(n);
-    token_linear(q_in, n, a.q_w, a.q_b, q.data());
-    token_linear(k_in, n, a.k_w, a.k_b, k.data());
-    token_linear(v_in, n, a.v_w, a.v_b, v.data());
+    token_linear(q_in, n, a.q, q.data());
+    token_linear(k_in, n, a.k, k.data());
+    token_linear(v_in, n, a.v, v.data());
     for (int64_t h = 0; h < kHeads; ++h)
         for (int64_t i = 0; i < n; ++i) {
             const float* qi = q.data() + i * D + h * dh;
@@ -100,7 +110,7 @@ void token_attention(const DecoderAttention& a, const float* q_in, const float* 
             for (int64_t j = 0; j < n; ++j)
                 for (int64_t d = 0; d < dh; ++d) oi[d] += s[j] * v[j * D + h * dh + d];
         }
-    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+    token_linear(o.data(), n, a.out, out, false, residual);
 }
 
 // Image-side scratch of one decoder run (about 25 MB): pooled, so that repeated clicks reuse
@@ -154,7 +164,7 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
     const int64_t D = a.internal_dim, dh = D / kHeads, rows = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
     std::vector<float> q(n * D), qk(rows * kDim), z(rows * kDim), o(n * D);
-    token_linear(q_in, n, a.q_w, a.q_b, q.data());
+    token_linear(q_in, n, a.q, q.data());
     // qk[(h, i)] = scale * Wk_h^T q_ih: the softmax scale folded in too.
     kernels().fold_queries(q.data(), n, D, kHeads, a.k_w.data, scale, qk.data());
     float* s = sized(sc.scores, static_cast<size_t>(rows) * kEmbedTokens);
@@ -163,7 +173,7 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
     ops::gemm(s, keys, z.data(), rows, kEmbedTokens, kDim, false);
     // o[i, (h, d)] = Wv[(h, d)] . z[(h, i)] + bv
     kernels().unfold_values(z.data(), n, D, kHeads, a.v_w.data, a.v_b.data, o.data());
-    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+    token_linear(o.data(), n, a.out, out, false, residual);
 }
 
 // The image attending to the tokens (image_to_token). The 4096-row q and out projections are
@@ -175,9 +185,9 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
     const int64_t D = a.internal_dim, dh = D / kHeads, cols = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
     std::vector<float> k(n * D), v(n * D), qa(cols * kDim), qb(cols), vo(cols * kDim);
-    token_linear(k_in, n, a.k_w, a.k_b, k.data());
-    token_linear(v_in, n, a.v_w, a.v_b, v.data());
-    kernels().fold_keys_values(k.data(), v.data(), n, D, kHeads, a.q_w.data, a.q_b.data, a.out_w_t.data, qa.data(),
+    token_linear(k_in, n, a.k, k.data());
+    token_linear(v_in, n, a.v, v.data());
+    kernels().fold_keys_values(k.data(), v.data(), n, D, kHeads, a.q_w.data, a.q_b.data, a.out.wt.data, qa.data(),
                                qb.data(), vo.data());
     float* s = sized(sc.scores, static_cast<size_t>(kEmbedTokens) * cols);
     ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, /*trans_b=*/true, qb.data());
@@ -187,10 +197,10 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
 
 // One row through three linear layers with ReLU between them.
 std::vector<float> mlp3(const Mlp3& m, const float* x) {
-    std::vector<float> h0(kDim), h1(kDim), out(m.w[2].dim(0));
-    token_linear(x, 1, m.w[0], m.b[0], h0.data(), true);
-    token_linear(h0.data(), 1, m.w[1], m.b[1], h1.data(), true);
-    token_linear(h1.data(), 1, m.w[2], m.b[2], out.data());
+    std::vector<float> h0(kDim), h1(kDim), out(m.layer[2].wt.dim(1));
+    token_linear(x, 1, m.layer[0], h0.data(), true);
+    token_linear(h0.data(), 1, m.layer[1], h1.data(), true);
+    token_linear(h1.data(), 1, m.layer[2], out.data());
     return out;
 }
 
@@ -210,10 +220,10 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt) {
             b.norm_w[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".weight", {kDim});
             b.norm_b[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".bias", {kDim});
         }
-        b.mlp1_w = ckpt.get(l + "mlp.lin1.weight", {kMlpDim, kDim});
-        b.mlp1_b = ckpt.get(l + "mlp.lin1.bias", {kMlpDim});
-        b.mlp2_w = ckpt.get(l + "mlp.lin2.weight", {kDim, kMlpDim});
-        b.mlp2_b = ckpt.get(l + "mlp.lin2.bias", {kDim});
+        b.mlp1 = token_linear_weights(ckpt.get(l + "mlp.lin1.weight", {kMlpDim, kDim}),
+                                      ckpt.get(l + "mlp.lin1.bias", {kMlpDim}));
+        b.mlp2 = token_linear_weights(ckpt.get(l + "mlp.lin2.weight", {kDim, kMlpDim}),
+                                      ckpt.get(l + "mlp.lin2.bias", {kDim}));
         b.skip_first_layer_pe = i == 0;
         d.layers.push_back(std::move(b));
     }
@@ -292,8 +302,8 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         }
         {
             profile::Scope scope("decoder.token_mlp");
-            token_linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), true);
-            token_linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), false, queries.data());
+            token_linear(queries.data(), nt, L.mlp1, hidden.data(), true);
+            token_linear(hidden.data(), nt, L.mlp2, qbuf.data(), false, queries.data());
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[2], L.norm_b[2]);
         }

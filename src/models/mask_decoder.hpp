@@ -11,24 +11,31 @@
 
 namespace sam {
 
+// A linear layer applied to a few token rows, its weight stored transposed ([in, out]) so that
+// one pass over it serves every row.
+struct TokenLinear {
+    Tensor wt, b;  // [in, out], [out]
+};
+
 // q/k/v projections to an internal dim (256, or 128 for the downsampled cross attentions),
-// 8 heads, output projection back to 256.
+// 8 heads, output projection back to 256. The cross attentions fold some projections into the
+// image side, which reads the weights as loaded ([out, in]); the token rows use the transposes.
 struct DecoderAttention {
     Tensor q_w, q_b, k_w, k_b, v_w, v_b, out_w, out_b;
-    Tensor out_w_t;  // out_w transposed, [internal_dim, 256]
+    TokenLinear q, k, v, out;
     int64_t internal_dim = 0;
 };
 
 struct TwoWayBlock {
     DecoderAttention self_attn, token_to_image, image_to_token;
     Tensor norm_w[4], norm_b[4];  // norm1..norm4
-    Tensor mlp1_w, mlp1_b, mlp2_w, mlp2_b;
+    TokenLinear mlp1, mlp2;
     bool skip_first_layer_pe = false;
 };
 
 // Three linear layers with ReLU between them.
 struct Mlp3 {
-    Tensor w[3], b[3];
+    TokenLinear layer[3];
 };
 
 struct DecoderOutput {

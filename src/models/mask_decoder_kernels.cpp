@@ -9,23 +9,63 @@ namespace {
 constexpr int64_t kDim = 256;
 constexpr int64_t kSide = 64, kLowres = 256, kUp = 32;
 
-// Each weight row is read once for all the token rows: the weights (2 MB for the MLP) are the
-// traffic, the few token rows stay in L1.
-void token_linear(const float* x, int64_t rows, const float* w, const float* b, int64_t out, int64_t in, float* y,
-                  bool relu, const float* residual) {
-#pragma omp parallel for schedule(static) if (out * in * rows > (int64_t(1) << 20))
-    for (int64_t o = 0; o < out; ++o) {
-        const float* wo = w + o * in;
-        for (int64_t r = 0; r < rows; ++r) {
-            const float* xr = x + r * in;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t i = 0; i < in; ++i) acc += xr[i] * wo[i];
-            float v = acc + b[o];
-            if (relu && v < 0) v = 0;
-            y[r * out + o] = residual ? v + residual[r * out + o] : v;
+// y[r, o0:o0+B] for rows r0..r0+R: the weight block is streamed once for R rows, with the
+// R x B accumulators in registers. W is transposed ([in, out]): a vector runs along outputs.
+template <int R, int B>
+void token_block(const float* x, int64_t r0, int64_t o0, const float* wt, const float* b, int64_t out, int64_t in,
+                 float* y, bool relu, const float* residual) {
+    float acc[R][B];
+    for (int r = 0; r < R; ++r)
+#pragma omp simd
+        for (int j = 0; j < B; ++j) acc[r][j] = b[o0 + j];
+    for (int64_t i = 0; i < in; ++i) {
+        const float* w = wt + i * out + o0;
+        for (int r = 0; r < R; ++r) {
+            const float xv = x[(r0 + r) * in + i];
+#pragma omp simd
+            for (int j = 0; j < B; ++j) acc[r][j] += xv * w[j];
         }
     }
+    for (int r = 0; r < R; ++r) {
+        float* yr = y + (r0 + r) * out + o0;
+        const float* res = residual ? residual + (r0 + r) * out + o0 : nullptr;
+#pragma omp simd
+        for (int j = 0; j < B; ++j) {
+            float v = acc[r][j];
+            if (relu) v = v > 0 ? v : 0;
+            yr[j] = res ? v + res[j] : v;
+        }
+    }
+}
+
+// Outputs o0..o1 (fewer than a block) of every row.
+void token_tail(const float* x, int64_t rows, int64_t o0, int64_t o1, const float* wt, const float* b, int64_t out,
+                int64_t in, float* y, bool relu, const float* residual) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* yr = y + r * out;
+        for (int64_t o = o0; o < o1; ++o) yr[o] = b[o];
+        for (int64_t i = 0; i < in; ++i) {
+            const float xv = x[r * in + i];
+            for (int64_t o = o0; o < o1; ++o) yr[o] += xv * wt[i * out + o];
+        }
+        for (int64_t o = o0; o < o1; ++o) {
+            if (relu && yr[o] < 0) yr[o] = 0;
+            if (residual) yr[o] += residual[r * out + o];
+        }
+    }
+}
+
+void token_linear(const float* x, int64_t rows, const float* wt, const float* b, int64_t out, int64_t in, float* y,
+                  bool relu, const float* residual) {
+    constexpr int R = 4, B = 64;
+    const int64_t full_out = out / B * B;
+#pragma omp parallel for schedule(static) if (out * in * rows > (int64_t(1) << 20))
+    for (int64_t o0 = 0; o0 < full_out; o0 += B) {
+        int64_t r0 = 0;
+        for (; r0 + R <= rows; r0 += R) token_block<R, B>(x, r0, o0, wt, b, out, in, y, relu, residual);
+        for (; r0 < rows; ++r0) token_block<1, B>(x, r0, o0, wt, b, out, in, y, relu, residual);
+    }
+    token_tail(x, rows, full_out, out, wt, b, out, in, y, relu, residual);
 }
 
 void fold_queries(const float* q, int64_t n, int64_t D, int64_t heads, const float* wk, float scale, float* qk) {

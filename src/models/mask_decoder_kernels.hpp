@@ -10,8 +10,9 @@
 namespace sam {
 
 struct MaskDecoderKernels {
-    // y[r] = W x[r] + b (+ residual[r]), ReLU first when relu; W [out, in] row-major; few rows.
-    void (*token_linear)(const float* x, int64_t rows, const float* w, const float* b, int64_t out, int64_t in,
+    // y[r] = W x[r] + b (+ residual[r]), ReLU first when relu, for a few token rows; the weight is
+    // given transposed, wt = W^T [in, out].
+    void (*token_linear)(const float* x, int64_t rows, const float* wt, const float* b, int64_t out, int64_t in,
                          float* y, bool relu, const float* residual);
     // Queries folded into the key projection: qk[h * n + i] = scale * sum_d q[i, h*dh + d] * wk[h*dh + d]
     // (wk [D, 256]); qk [heads * n, 256].
