@@ -33,7 +33,7 @@ std::string env_footer() {
     return s;
 }
 
-void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
+void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::string& precision) {
     app.add_option("--host", c.host, "address to listen on [HOST]");
     app.add_option("--port", c.port, "port to listen on, 0 for any free one [PORT]")->check(CLI::Range(0, 65535));
     app.add_option("--sam-choice", c.model.sam_choice, "MobileSAM, SAM or ONNX [SAM_CHOICE]");
@@ -41,6 +41,7 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl) {
     app.add_option("--vith-checkpoint", c.model.vith_checkpoint, "SAM ViT-B/L/H checkpoint [VITH_CHECKPOINT]");
     app.add_option("--onnx-checkpoint", c.model.onnx_checkpoint, "[ONNX_CHECKPOINT]");
     app.add_option("--model-dir", c.model_dir, "folder of the default checkpoints [MODEL_DIR]");
+    app.add_option("--precision", precision, "fp32 or bf16: the image encoder's products [PRECISION]");
     app.add_option("--model-version", c.model_version, "[MODEL_VERSION]");
     app.add_option("--label-studio-url", c.label_studio_url, "[LABEL_STUDIO_URL, LABEL_STUDIO_HOST]");
     app.add_option("--label-studio-api-key", c.label_studio_api_key, "[LABEL_STUDIO_API_KEY, LABEL_STUDIO_ACCESS_TOKEN]");
@@ -73,11 +74,12 @@ int serve_main(int argc, char** argv) {
     }
     CLI::App app{"sam-ml-backend: Segment Anything for Label Studio (ML backend API)", "sam-ml-backend serve"};
     app.footer(env_footer());
-    std::string verify_ssl;
-    add_flags(app, config, verify_ssl);
+    std::string verify_ssl, precision;
+    add_flags(app, config, verify_ssl, precision);
     try {
         app.parse(argc, argv);
         if (!verify_ssl.empty()) config.verify_ssl = sam::server::parse_bool("--verify-ssl", verify_ssl);
+        if (!precision.empty()) config.model.precision = sam::parse_precision(precision);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const std::exception& e) {

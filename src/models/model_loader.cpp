@@ -27,9 +27,9 @@ void require_file(const std::string& path, const std::string& what, const std::s
 }
 
 // The architecture comes from the tensors, never from the file name.
-std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt) {
-    if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) return TinyVitEncoder::load(ckpt);
-    if (looks_like_vit(ckpt)) return VitEncoder::load(ckpt);
+std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, Precision precision) {
+    if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) return TinyVitEncoder::load(ckpt, precision);
+    if (looks_like_vit(ckpt)) return VitEncoder::load(ckpt, precision);
     throw ModelLoadError(ckpt.path() + " is neither a MobileSAM nor a SAM ViT checkpoint (no image_encoder."
                          "patch_embed tensors of either kind among its " + std::to_string(ckpt.names().size()) +
                          " tensors)");
@@ -45,14 +45,16 @@ std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder d
 std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
     const std::string kind = lower(choice.sam_choice);
     try {
+        require_precision(choice.precision);  // before anything is read: the message to act on
         if (kind == "mobilesam" || kind == "sam") {
             const bool mobile = kind == "mobilesam";
             const std::string& path = mobile ? choice.mobilesam_checkpoint : choice.vith_checkpoint;
             require_file(path, mobile ? "MobileSAM checkpoint" : "SAM ViT checkpoint",
                          mobile ? "MOBILESAM_CHECKPOINT" : "VITH_CHECKPOINT");
             const auto ckpt = io::Checkpoint::open(path);
-            auto encoder = load_encoder(ckpt);
-            const std::string what = encoder->name() + " from " + path;
+            auto encoder = load_encoder(ckpt, choice.precision);
+            std::string what = encoder->name() + " from " + path;
+            if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
             return make(std::move(encoder), SamDecoder::load(ckpt), what);
         }
         if (kind == "onnx") {
@@ -66,9 +68,10 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
             require_file(enc_path, "encoder checkpoint for ONNX mode (VITH_CHECKPOINT or MOBILESAM_CHECKPOINT)",
                          "VITH_CHECKPOINT");
             const auto ckpt = io::Checkpoint::open(enc_path);
-            auto encoder = load_encoder(ckpt);
-            const std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
-                                     " encoder from " + enc_path;
+            auto encoder = load_encoder(ckpt, choice.precision);
+            std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
+                               " encoder from " + enc_path;
+            if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
             return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what);
         }
     } catch (const ModelLoadError&) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "models/segmenter.hpp"
+#include "tensor/precision.hpp"
 
 namespace sam {
 
@@ -20,6 +21,7 @@ struct ModelChoice {
     std::string mobilesam_checkpoint;      // MOBILESAM_CHECKPOINT
     std::string vith_checkpoint;           // VITH_CHECKPOINT: any SAM ViT (B, L, H)
     std::string onnx_checkpoint;           // ONNX_CHECKPOINT
+    Precision precision = Precision::f32;  // PRECISION: the image encoder's products
 };
 
 // Throws ModelLoadError with a message a user can act on (which file is missing or wrong, and

@@ -12,39 +12,19 @@ namespace {
 constexpr int kHeadDim = 32;
 constexpr int kMaxWindowTokens = 14 * 14;
 
-// Softmax of one score row (scaled, plus the attention bias), then out = probabilities @ v.
-template <int NP, int HD>
-inline void softmax_times_v(float* s, int N, const float* bias, float scale, const float (*v)[HD], float* out) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j < N; ++j) {
-        const float x = s[j] * scale + bias[j];
-        s[j] = x;
-        mx = mx > x ? mx : x;  // std::max on the stored value keeps GCC 12 from vectorising
-    }
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < N; ++j) {
-        s[j] = fast_exp(s[j] - mx);
-        sum += s[j];
-    }
-    const float inv = 1.0f / sum;
-    alignas(64) float o[HD] = {};
-    for (int j = 0; j < N; ++j) {
-        const float sj = s[j] * inv;
-#pragma omp simd aligned(o : 64)
-        for (int d = 0; d < HD; ++d) o[d] += sj * v[j][d];
-    }
-    std::memcpy(out, o, sizeof o);
-}
+// Queries are processed kQB at a time against blocks of kKB keys: both products then keep a
+// kQB x 32 tile of accumulators in vector registers (16 of AVX-512's 32) while the other operand
+// streams past, and each key and value row is loaded once per block of queries.
+constexpr int kQB = 8;
+constexpr int kKB = 32;
 
 // One head of one window: rows[j] points at token j's q, k, v for this head (a padding token's
 // constant row included); outs[i] receives query i's output, or is null for a padding query.
-// Keys are padded to NP and scored in blocks of KB keys, two queries at a time, so each block's
-// accumulators stay in vector registers while the head dimension streams past.
-template <int NP, int KB, int HD>
+// Keys are padded to NP (a multiple of kKB) with zeros; their scores are never read.
+template <int NP>
 void attend_window_head(const float* const* rows, int N, const float* bias, float scale, float* const* outs) {
-    static_assert(NP % KB == 0);
+    static_assert(NP % kKB == 0);
+    constexpr int HD = kHeadDim;
     alignas(64) float kt[HD][NP];
     alignas(64) float v[NP][HD];
     for (int j = 0; j < NP; ++j) {
@@ -59,27 +39,70 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
     int nq = 0;
     for (int i = 0; i < N; ++i)
         if (outs[i]) queries[nq++] = i;
-    alignas(64) float s0[NP], s1[NP];
-    for (int t = 0; t < nq; t += 2) {
-        const int i0 = queries[t], i1 = queries[t + 1 < nq ? t + 1 : t];
-        const float* q0 = rows[i0];
-        const float* q1 = rows[i1];
-        for (int jb = 0; jb < NP; jb += KB) {
-            alignas(64) float a0[KB] = {}, a1[KB] = {};
+
+    alignas(64) float p[kQB][NP];
+    for (int t = 0; t < nq; t += kQB) {
+        const float* q[kQB];
+        int qi[kQB];
+        for (int b = 0; b < kQB; ++b) {
+            qi[b] = queries[t + b < nq ? t + b : nq - 1];  // a short last block repeats its last query
+            q[b] = rows[qi[b]];
+        }
+        for (int jb = 0; jb < NP; jb += kKB) {
+            float acc[kQB][kKB];
+            for (int b = 0; b < kQB; ++b)
+#pragma omp simd
+                for (int j = 0; j < kKB; ++j) acc[b][j] = 0.0f;
             for (int d = 0; d < HD; ++d) {
-                const float x0 = q0[d], x1 = q1[d];
                 const float* k = &kt[d][jb];
-#pragma omp simd aligned(a0, a1 : 64)
-                for (int j = 0; j < KB; ++j) {
-                    a0[j] += x0 * k[j];
-                    a1[j] += x1 * k[j];
+                for (int b = 0; b < kQB; ++b) {
+                    const float x = q[b][d];
+#pragma omp simd
+                    for (int j = 0; j < kKB; ++j) acc[b][j] += x * k[j];
                 }
             }
-            std::memcpy(s0 + jb, a0, sizeof a0);
-            std::memcpy(s1 + jb, a1, sizeof a1);
+            for (int b = 0; b < kQB; ++b) std::memcpy(&p[b][jb], acc[b], sizeof acc[b]);
         }
-        softmax_times_v<NP, HD>(s0, N, bias + i0 * N, scale, v, outs[i0]);
-        if (i1 != i0) softmax_times_v<NP, HD>(s1, N, bias + i1 * N, scale, v, outs[i1]);
+        float inv[kQB];
+        for (int b = 0; b < kQB; ++b) {
+            float* s = p[b];
+            const float* br = bias + qi[b] * N;
+            float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+            for (int j = 0; j < N; ++j) {
+                const float x = s[j] * scale + br[j];
+                s[j] = x;
+                mx = mx > x ? mx : x;  // std::max on the stored value keeps GCC 12 from vectorising
+            }
+            float sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < N; ++j) {
+                s[j] = fast_exp(s[j] - mx);
+                sum += s[j];
+            }
+            inv[b] = 1.0f / sum;
+        }
+        alignas(64) float o[kQB][HD];
+        {
+            float acc[kQB][HD];
+            for (int b = 0; b < kQB; ++b)
+#pragma omp simd
+                for (int d = 0; d < HD; ++d) acc[b][d] = 0.0f;
+            for (int j = 0; j < N; ++j) {
+                const float* vj = v[j];
+                for (int b = 0; b < kQB; ++b) {
+                    const float pj = p[b][j];
+#pragma omp simd
+                    for (int d = 0; d < HD; ++d) acc[b][d] += pj * vj[d];
+                }
+            }
+            for (int b = 0; b < kQB; ++b) std::memcpy(o[b], acc[b], sizeof acc[b]);
+        }
+        for (int b = 0; b < kQB && t + b < nq; ++b) {
+            float* out = outs[qi[b]];
+#pragma omp simd
+            for (int d = 0; d < HD; ++d) out[d] = o[b][d] * inv[b];
+        }
     }
 }
 
@@ -95,7 +118,8 @@ void window_attention(const WindowAttentionArgs& a) {
     {
         const float* rows[kMaxWindowTokens];
         float* outs[kMaxWindowTokens];
-#pragma omp for collapse(3) schedule(static)
+// Dynamic: a thread slowed by another process on its core takes fewer windows.
+#pragma omp for collapse(3) schedule(dynamic)
         for (int64_t wy = 0; wy < nWy; ++wy)
             for (int64_t wx = 0; wx < nWx; ++wx)
                 for (int64_t h = 0; h < heads; ++h) {
@@ -107,9 +131,9 @@ void window_attention(const WindowAttentionArgs& a) {
                     }
                     const float* bias = a.bias + h * N * N;
                     if (N <= 64)  // 7x7 windows
-                        attend_window_head<64, 64, kHeadDim>(rows, int(N), bias, scale, outs);
+                        attend_window_head<64>(rows, int(N), bias, scale, outs);
                     else          // 14x14 windows
-                        attend_window_head<224, 112, kHeadDim>(rows, int(N), bias, scale, outs);
+                        attend_window_head<224>(rows, int(N), bias, scale, outs);
                 }
     }
 }

@@ -15,6 +15,7 @@ const std::vector<EnvDoc>& env_docs() {
         {"VITH_CHECKPOINT", "SAM ViT-B/L/H checkpoint (default $MODEL_DIR/sam_vit_h_4b8939.pth)"},
         {"ONNX_CHECKPOINT", "SAM ONNX decoder (default $MODEL_DIR/sam_onnx_quantized_example.onnx)"},
         {"MODEL_DIR", "folder of the default checkpoints (default models)"},
+        {"PRECISION", "fp32 (default) or bf16: the image encoder's products (bf16 needs AVX512-BF16 or AMX)"},
         {"MODEL_VERSION", "model version reported to Label Studio (default SamMLBackend-v0.0.1)"},
         {"LABEL_STUDIO_URL", "Label Studio base URL, for uploaded and cloud images"},
         {"LABEL_STUDIO_HOST", "same as LABEL_STUDIO_URL (older name)"},
@@ -101,6 +102,7 @@ ServerConfig config_from_env() {
     set_str(c.model.vith_checkpoint, "VITH_CHECKPOINT");
     set_str(c.model.onnx_checkpoint, "ONNX_CHECKPOINT");
     set_str(c.model_dir, "MODEL_DIR");
+    if (const char* v = env("PRECISION")) c.model.precision = parse_precision(v);
     set_str(c.model_version, "MODEL_VERSION");
     // The first name is the one the Python example documents; the second is its older alias.
     set_str(c.label_studio_url, "LABEL_STUDIO_HOST");

@@ -3,19 +3,30 @@
 #include "tensor/ops_kernels.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include "tensor/fast_math.hpp"
 
 namespace sam::SAM_ISA_NS {
 namespace {
 
-template <bool Gelu>
+// Round to nearest even; inputs are finite.
+[[gnu::always_inline]] inline uint16_t bf16_of(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+[[gnu::always_inline]] inline void store(float* y, float v) { *y = v; }
+[[gnu::always_inline]] inline void store(uint16_t* y, float v) { *y = bf16_of(v); }
+
+template <bool Gelu, class Out>
 void layer_norm_impl(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
-                     float* y) {
+                     Out* y) {
 #pragma omp parallel for schedule(static) if (rows * C > 32768)
     for (int64_t r = 0; r < rows; ++r) {
         const float* xr = x + r * C;
-        float* yr = y + r * C;
+        Out* yr = y + r * C;
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
         for (int64_t c = 0; c < C; ++c) sum += xr[c];
@@ -26,10 +37,10 @@ void layer_norm_impl(const float* x, int64_t rows, int64_t C, const float* gamma
         const float inv = 1.0f / std::sqrt(sq / C + eps);
         if (Gelu) {
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) yr[c] = fast_gelu((xr[c] - mean) * inv * gamma[c] + beta[c]);
+            for (int64_t c = 0; c < C; ++c) store(yr + c, fast_gelu((xr[c] - mean) * inv * gamma[c] + beta[c]));
         } else {
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
+            for (int64_t c = 0; c < C; ++c) store(yr + c, (xr[c] - mean) * inv * gamma[c] + beta[c]);
         }
     }
 }
@@ -41,6 +52,16 @@ void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, con
 void layer_norm_gelu(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
                      float* y) {
     layer_norm_impl<true>(x, rows, C, gamma, beta, eps, y);
+}
+
+void layer_norm_bf16(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                     uint16_t* y) {
+    layer_norm_impl<false>(x, rows, C, gamma, beta, eps, y);
+}
+
+void to_bf16(const float* x, uint16_t* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
 }
 
 // Rows shorter than a vector (SAM's image-to-token attention: 7 keys per row): each block of 16
@@ -136,6 +157,7 @@ void transpose(const float* x, int64_t rows, int64_t cols, float* y) {
 
 }  // namespace
 
-extern const OpsKernels ops_kernels = {layer_norm, layer_norm_gelu, softmax_rows, relu, add, transpose};
+extern const OpsKernels ops_kernels = {layer_norm, layer_norm_gelu, layer_norm_bf16, to_bf16, softmax_rows,
+                                       relu,       add,             transpose};
 
 }  // namespace sam::SAM_ISA_NS

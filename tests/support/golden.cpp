@@ -2,6 +2,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -162,6 +163,40 @@ DiffStats diff(const float* a, const float* b, int64_t n) {
     }
     s.mean_abs = n ? sum / n : 0;
     return s;
+}
+
+namespace {
+
+struct Taps {
+    int i0, i1;
+    double w0, w1;
+};
+Taps taps(int in, int out, int j) {
+    double src = std::max(0.0, static_cast<double>(in) / out * (j + 0.5) - 0.5);
+    int i0 = static_cast<int>(src);
+    return {i0, i0 + (i0 < in - 1 ? 1 : 0), 1 - (src - i0), src - i0};
+}
+
+}  // namespace
+
+std::vector<double> full_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w) {
+    std::vector<double> frame(static_cast<size_t>(input_h) * input_w);
+    for (int y = 0; y < input_h; ++y)
+        for (int x = 0; x < input_w; ++x) {
+            Taps ty = taps(256, 1024, y), tx = taps(256, 1024, x);
+            auto at = [&](int r, int c) { return static_cast<double>(lowres[r * 256 + c]); };
+            frame[static_cast<size_t>(y) * input_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                                          (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    std::vector<double> out(static_cast<size_t>(orig_h) * orig_w);
+    for (int y = 0; y < orig_h; ++y)
+        for (int x = 0; x < orig_w; ++x) {
+            Taps ty = taps(input_h, orig_h, y), tx = taps(input_w, orig_w, x);
+            auto at = [&](int r, int c) { return frame[static_cast<size_t>(r) * input_w + c]; };
+            out[static_cast<size_t>(y) * orig_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                                       (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    return out;
 }
 
 }  // namespace samtest

@@ -38,6 +38,10 @@ RgbPng load_png_rgb(const std::string& path);
 nlohmann::json load_json(const std::string& path);
 std::string read_file(const std::string& path);
 
+// The reference's postprocess_masks written the plain way, in double: low-res logits [256, 256]
+// to the original size, to tell how far from 0 each full-size pixel's logit is.
+std::vector<double> full_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w);
+
 struct DiffStats {
     double max_abs = 0, mean_abs = 0;
 };
