@@ -154,7 +154,7 @@ Tensor run_patch_merging(const TinyVitPatchMerging& m, const Tensor& x, int64_t 
 // expanded activations (64 MB each at full size) stay a few MB and in cache. The depthwise
 // convolution gets one halo row above and below each band: zeros at the image edges, as its
 // padding would give.
-constexpr int64_t kBandRows = 32;
+constexpr int64_t kBandRows = 16;
 
 Tensor run_mbconv(const TinyVitMBConv& m, const Tensor& x, int64_t H, int64_t W, Precision precision) {
     profile::Scope scope("tinyvit.mbconv");

@@ -49,11 +49,14 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
             q[b] = rows[qi[b]];
         }
         for (int jb = 0; jb < NP; jb += kKB) {
+            // The first product initialises the tile (a zeroing loop would become a memset).
             float acc[kQB][kKB];
-            for (int b = 0; b < kQB; ++b)
+            for (int b = 0; b < kQB; ++b) {
+                const float x = q[b][0];
 #pragma omp simd
-                for (int j = 0; j < kKB; ++j) acc[b][j] = 0.0f;
-            for (int d = 0; d < HD; ++d) {
+                for (int j = 0; j < kKB; ++j) acc[b][j] = x * kt[0][jb + j];
+            }
+            for (int d = 1; d < HD; ++d) {
                 const float* k = &kt[d][jb];
                 for (int b = 0; b < kQB; ++b) {
                     const float x = q[b][d];
@@ -85,10 +88,12 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
         alignas(64) float o[kQB][HD];
         {
             float acc[kQB][HD];
-            for (int b = 0; b < kQB; ++b)
+            for (int b = 0; b < kQB; ++b) {
+                const float pj = p[b][0];
 #pragma omp simd
-                for (int d = 0; d < HD; ++d) acc[b][d] = 0.0f;
-            for (int j = 0; j < N; ++j) {
+                for (int d = 0; d < HD; ++d) acc[b][d] = pj * v[0][d];
+            }
+            for (int j = 1; j < N; ++j) {
                 const float* vj = v[j];
                 for (int b = 0; b < kQB; ++b) {
                     const float pj = p[b][j];
@@ -106,7 +111,9 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
     }
 }
 
-// Windowed attention straight from the per-token qkv rows: no window copies of the tokens.
+// Windowed attention, a window at a time: its tokens' qkv rows are first copied together (a few
+// long contiguous runs, which the hardware prefetches; picking each head's 128 bytes out of the
+// big qkv matrix directly left the loads waiting on memory), then every head reads them from cache.
 // TinyViT pads the token grid with zeros before its attention (whose LayerNorm then turns a
 // zero token into `beta`), so a padded position's q, k, v is the constant row `pad_qkv`; padded
 // positions act as keys but their own outputs are dropped, so they are never computed.
@@ -116,17 +123,23 @@ void window_attention(const WindowAttentionArgs& a) {
     const float scale = 1.0f / std::sqrt(float(hd));
 #pragma omp parallel
     {
+        float* local = new float[N * 3 * C];
         const float* rows[kMaxWindowTokens];
         float* outs[kMaxWindowTokens];
 // Dynamic: a thread slowed by another process on its core takes fewer windows.
-#pragma omp for collapse(3) schedule(dynamic)
+#pragma omp for collapse(2) schedule(dynamic)
         for (int64_t wy = 0; wy < nWy; ++wy)
-            for (int64_t wx = 0; wx < nWx; ++wx)
+            for (int64_t wx = 0; wx < nWx; ++wx) {
+                const int64_t x0 = wx * ws, len = W - x0 < ws ? W - x0 : ws;
+                for (int64_t r = 0; r < ws; ++r) {
+                    const int64_t y = wy * ws + r;
+                    if (y < H) std::memcpy(local + r * ws * 3 * C, a.qkv + (y * W + x0) * 3 * C, len * 3 * C * sizeof(float));
+                }
                 for (int64_t h = 0; h < heads; ++h) {
                     for (int64_t j = 0; j < N; ++j) {
-                        const int64_t y = wy * ws + j / ws, x = wx * ws + j % ws;
+                        const int64_t y = wy * ws + j / ws, x = x0 + j % ws;
                         const bool real = y < H && x < W;
-                        rows[j] = (real ? a.qkv + (y * W + x) * 3 * C : a.pad_qkv) + h * 3 * hd;
+                        rows[j] = (real ? local + j * 3 * C : a.pad_qkv) + h * 3 * hd;
                         outs[j] = real ? a.out + (y * W + x) * C + h * hd : nullptr;
                     }
                     const float* bias = a.bias + h * N * N;
@@ -135,6 +148,8 @@ void window_attention(const WindowAttentionArgs& a) {
                     else          // 14x14 windows
                         attend_window_head<224>(rows, int(N), bias, scale, outs);
                 }
+            }
+        delete[] local;
     }
 }
 
