@@ -34,6 +34,8 @@ const std::vector<EnvDoc>& env_docs() {
         {"DOWNLOAD_TIMEOUT", "seconds for a whole image download (default 30)"},
         {"CONNECT_TIMEOUT", "seconds to connect for an image download (default 5)"},
         {"THREADS", "HTTP worker threads (default 8)"},
+        {"OMP_NUM_THREADS", "compute threads (default: the CPUs this process may use, cgroup quota included)"},
+        {"SAM_ISA", "v2, v3 or v4: force the instruction set of the compute kernels (default: the CPU's best)"},
         {"MAX_BODY_MB", "larger request bodies get 413, in MiB (default 16)"},
         {"PREFETCH_QUEUE", "images waiting for a background embedding; more are dropped (default 4)"},
     };
