@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
 rounds="${1:-3}"
 # "default" is the binary's own choice (src/tensor/threads.hpp); the rest override it.
-policies=("default" "OMP_WAIT_POLICY=active" "OMP_WAIT_POLICY=passive" "GOMP_SPINCOUNT=1000"
+policies=("default" "OMP_WAIT_POLICY=active" "OMP_WAIT_POLICY=passive" "GOMP_SPINCOUNT=100"
           "GOMP_SPINCOUNT=10000" "GOMP_SPINCOUNT=100000" "GOMP_SPINCOUNT=300000")
 for ((r = 1; r <= rounds; r++)); do
     for p in "${policies[@]}"; do

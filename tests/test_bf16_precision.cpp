@@ -68,15 +68,7 @@ void compare_precisions(const std::string& model, const std::string& checkpoint,
         Agreement a;
         for (const auto& c : info["cases"]) {
             if (c.contains("mask_input_from")) continue;
-            sam::Prompt p;
-            if (!c["points"].is_null())
-                for (size_t i = 0; i < c["points"].size(); ++i)
-                    p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(),
-                                        c["labels"][i].get<int>()});
-            if (!c["box"].is_null())
-                p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
-                                       c["box"][3].get<float>()};
-            p.multimask = c["multimask"];
+            const sam::Prompt p = samtest::golden_prompt(dir, info, c);
             const sam::Prediction want = decoder.predict(e32, p), got = decoder.predict(e16, p);
             for (int m = 0; m < int(want.iou.size()); ++m) {
                 const std::vector<double> logit = samtest::full_logits(

@@ -41,46 +41,6 @@ const sam::SamDecoder& decoder_for(const std::string& model) {
     return *d;
 }
 
-sam::ImageEmbedding embedding_for(const std::string& dir, const nlohmann::json& info) {
-    sam::ImageEmbedding e;
-    e.features = samtest::load_npy(dir + "embedding.npy").reshaped({256, 64, 64});
-    e.orig_h = info["original_size_hw"][0];
-    e.orig_w = info["original_size_hw"][1];
-    e.input_h = info["input_size_hw"][0];
-    e.input_w = info["input_size_hw"][1];
-    return e;
-}
-
-int argmax(const nlohmann::json& values) {
-    int best = 0;
-    for (size_t i = 1; i < values.size(); ++i)
-        if (values[i].get<double>() > values[best].get<double>()) best = static_cast<int>(i);
-    return best;
-}
-
-sam::Prompt prompt_for(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c) {
-    sam::Prompt p;
-    if (!c["points"].is_null())
-        for (size_t i = 0; i < c["points"].size(); ++i)
-            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
-    if (!c["box"].is_null())
-        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
-                               c["box"][3].get<float>()};
-    p.multimask = c["multimask"];
-    if (c.contains("mask_input_from")) {
-        // The best mask (highest predicted IoU) of the named case's reference low-res logits.
-        for (const auto& other : info["cases"]) {
-            if (other["name"] != c["mask_input_from"]) continue;
-            const sam::Tensor lowres = samtest::load_npy(dir + other["lowres_file"].get<std::string>());
-            const int best = argmax(other["iou_predictions"]);
-            p.mask_input = sam::Tensor::empty({1, 256, 256});
-            std::memcpy(p.mask_input.data, lowres.data + best * 256 * 256, 256 * 256 * sizeof(float));
-        }
-        if (!p.mask_input.defined()) throw std::runtime_error("no case named " + c["mask_input_from"].dump());
-    }
-    return p;
-}
-
 struct CaseParam {
     std::string model, image;
 };
@@ -96,13 +56,13 @@ TEST_P(DecoderGolden, MatchesReference) {
     const CaseParam& param = GetParam();
     const std::string dir = golden("cases/" + param.model + "/" + param.image + "/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
-    const sam::ImageEmbedding embedding = embedding_for(dir, info);
+    const sam::ImageEmbedding embedding = samtest::golden_embedding(dir, info);
     const sam::SamDecoder& decoder = decoder_for(param.model);
 
     for (const auto& c : info["cases"]) {
         const std::string name = c["name"];
         SCOPED_TRACE(param.model + "/" + param.image + "/" + name);
-        const sam::Prediction pred = decoder.predict(embedding, prompt_for(dir, info, c));
+        const sam::Prediction pred = decoder.predict(embedding, samtest::golden_prompt(dir, info, c));
 
         // Low-res logits and IoU predictions.
         const sam::Tensor ref = samtest::load_npy(dir + c["lowres_file"].get<std::string>());

@@ -34,15 +34,7 @@ sam::Tensor mobile_sam_embedding() {
 sam::Tensor vit_mini_embedding() {
     static auto ckpt = sam::io::Checkpoint::open(golden("checkpoints/sam_vit_mini_random.pth"));
     static auto encoder = sam::VitEncoder::load(ckpt);
-    // The reference's resized image, normalised and padded as the reference does.
-    const samtest::RgbPng png = samtest::load_png_rgb(golden("cases/sam_vit_mini/photo/resized.png"));
-    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
-    sam::Tensor t = sam::Tensor::zeros({1024, 1024, 3});
-    for (int y = 0; y < png.height; ++y)
-        for (int x = 0; x < png.width; ++x)
-            for (int c = 0; c < 3; ++c)
-                t.data[(y * 1024 + x) * 3 + c] = (png.pixels[(y * png.width + x) * 3 + c] - mean[c]) / std[c];
-    return encoder->encode(t);
+    return encoder->encode(samtest::sam_input_from_png(golden("cases/sam_vit_mini/photo/resized.png")));
 }
 
 void expect_close(const sam::Tensor& got, const sam::Tensor& want, double max_abs, double mean_abs,
@@ -107,27 +99,13 @@ TEST(IsaLevels, DecoderMatchesReference) {
     const sam::SamDecoder decoder = sam::SamDecoder::load(ckpt);
     const std::string dir = golden("cases/mobile_sam/photo/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
-    sam::ImageEmbedding e;
-    e.features = samtest::load_npy(dir + "embedding.npy").reshaped({256, 64, 64});
-    e.orig_h = info["original_size_hw"][0];
-    e.orig_w = info["original_size_hw"][1];
-    e.input_h = info["input_size_hw"][0];
-    e.input_w = info["input_size_hw"][1];
+    const sam::ImageEmbedding e = samtest::golden_embedding(dir, info);
     for_each_level([&](Level) {
         int checked = 0;
         for (const auto& c : info["cases"]) {
             if (c.contains("mask_input_from")) continue;  // test_decoder_golden covers refinement
             SCOPED_TRACE(c["name"].get<std::string>());
-            sam::Prompt p;
-            if (!c["points"].is_null())
-                for (size_t i = 0; i < c["points"].size(); ++i)
-                    p.points.push_back(
-                        {c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
-            if (!c["box"].is_null())
-                p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
-                                       c["box"][3].get<float>()};
-            p.multimask = c["multimask"];
-            const sam::Prediction pred = decoder.predict(e, p);
+            const sam::Prediction pred = decoder.predict(e, samtest::golden_prompt(dir, info, c));
             const sam::Tensor ref = samtest::load_npy(dir + c["lowres_file"].get<std::string>());
             float scale = 0;
             for (int64_t i = 0; i < ref.numel(); ++i) scale = std::max(scale, std::fabs(ref.data[i]));

@@ -77,13 +77,7 @@ void attend_window_head(const float* const* rows, int N, const float* bias, floa
                 s[j] = x;
                 mx = mx > x ? mx : x;  // std::max on the stored value keeps GCC 12 from vectorising
             }
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < N; ++j) {
-                s[j] = fast_exp(s[j] - mx);
-                sum += s[j];
-            }
-            inv[b] = 1.0f / sum;
+            inv[b] = 1.0f / exp_shifted(s, N, mx);
         }
         alignas(64) float o[kQB][HD];
         {

@@ -44,13 +44,7 @@ void softmax_rel_pos(float* x, const float* rel, float* inv_sum, int64_t rows, i
                     mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
                 }
             }
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t k = 0; k < N; ++k) {
-                xr[k] = fast_exp(xr[k] - mx);
-                sum += xr[k];
-            }
-            inv_sum[i] = 1.0f / sum;
+            inv_sum[i] = 1.0f / exp_shifted(xr, N, mx);
         }
         delete[] bias_w;
     }

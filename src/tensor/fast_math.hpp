@@ -29,6 +29,17 @@ namespace sam {
     return p * scale;
 }
 
+// x[j] = exp(x[j] - mx) for a row whose maximum is mx (a softmax's numerators); returns the sum.
+[[gnu::always_inline]] inline float exp_shifted(float* x, int64_t n, float mx) {
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) {
+        x[j] = fast_exp(x[j] - mx);
+        sum += x[j];
+    }
+    return sum;
+}
+
 // erf(x) by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7), on fast_exp.
 [[gnu::always_inline]] inline float fast_erf(float x) {
     const float a = x < 0 ? -x : x;

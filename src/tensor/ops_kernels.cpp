@@ -122,13 +122,7 @@ void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float
                 mx = mx > v ? mx : v;
             }
         }
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < cols; ++c) {
-            xr[c] = fast_exp(xr[c] - mx);
-            sum += xr[c];
-        }
-        const float inv = 1.0f / sum;
+        const float inv = 1.0f / exp_shifted(xr, cols, mx);
 #pragma omp simd
         for (int64_t c = 0; c < cols; ++c) xr[c] *= inv;
     }

@@ -24,13 +24,14 @@ int cgroup_cpu_limit(const std::string& root = "/sys/fs/cgroup");
 // change (or the re-execution failed: the defaults then stay).
 void apply_openmp_environment(char** argv);
 
-// How long an idle OpenMP thread spins before it sleeps, in GOMP_SPINCOUNT units (about 10 ns):
-// long enough to bridge the gaps between one kernel and the next on an idle machine, short
-// enough that a waiting thread gives its core back quickly when another process wants it.
-// GOMP's own default (300000, about 3 ms) holds both cores while a neighbour waits.
-inline constexpr const char* kSpinCount = "10000";
+// How long an idle OpenMP thread spins before it sleeps, in GOMP_SPINCOUNT units (pause loops
+// of 10-30 ns): tens of microseconds bridge the gaps between one kernel and the next, and a
+// waiting thread still gives its core back at once when another process wants it. GOMP's own
+// default (300000, milliseconds) holds both cores while a neighbour waits (bench/README.md,
+// "Sharing the CPU").
+inline constexpr const char* kSpinCount = "1000";
 
-// One line for the log: "2 compute threads (2 CPUs available), GOMP_SPINCOUNT=10000".
+// One line for the log: "2 compute threads (2 CPUs available), GOMP_SPINCOUNT=1000".
 std::string describe();
 
 }  // namespace sam::threads

@@ -199,4 +199,51 @@ std::vector<double> full_logits(const float* lowres, int input_h, int input_w, i
     return out;
 }
 
+sam::ImageEmbedding golden_embedding(const std::string& dir, const nlohmann::json& info) {
+    sam::ImageEmbedding e;
+    e.features = load_npy(dir + "embedding.npy").reshaped({256, 64, 64});
+    e.orig_h = info["original_size_hw"][0];
+    e.orig_w = info["original_size_hw"][1];
+    e.input_h = info["input_size_hw"][0];
+    e.input_w = info["input_size_hw"][1];
+    return e;
+}
+
+sam::Prompt golden_prompt(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c) {
+    sam::Prompt p;
+    if (!c["points"].is_null())
+        for (size_t i = 0; i < c["points"].size(); ++i)
+            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
+    if (!c["box"].is_null())
+        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
+                               c["box"][3].get<float>()};
+    p.multimask = c["multimask"];
+    if (c.contains("mask_input_from")) {
+        // The best mask (highest predicted IoU) of the named case's reference low-res logits.
+        for (const auto& other : info["cases"]) {
+            if (other["name"] != c["mask_input_from"]) continue;
+            const sam::Tensor lowres = load_npy(dir + other["lowres_file"].get<std::string>());
+            const auto& iou = other["iou_predictions"];
+            int best = 0;
+            for (size_t i = 1; i < iou.size(); ++i)
+                if (iou[i].get<double>() > iou[best].get<double>()) best = static_cast<int>(i);
+            p.mask_input = sam::Tensor::empty({1, 256, 256});
+            std::memcpy(p.mask_input.data, lowres.data + best * 256 * 256, 256 * 256 * sizeof(float));
+        }
+        if (!p.mask_input.defined()) throw std::runtime_error("no case named " + c["mask_input_from"].dump());
+    }
+    return p;
+}
+
+sam::Tensor sam_input_from_png(const std::string& path) {
+    const RgbPng png = load_png_rgb(path);
+    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
+    sam::Tensor t = sam::Tensor::zeros({1024, 1024, 3});
+    for (int y = 0; y < png.height; ++y)
+        for (int x = 0; x < png.width; ++x)
+            for (int c = 0; c < 3; ++c)
+                t.data[(y * 1024 + x) * 3 + c] = (png.pixels[(y * png.width + x) * 3 + c] - mean[c]) / std[c];
+    return t;
+}
+
 }  // namespace samtest
