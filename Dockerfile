@@ -16,9 +16,9 @@ COPY scripts/install-deps.sh /tmp/install-deps.sh
 RUN bash /tmp/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# SAM_NATIVE=OFF: the image must run on any x86-64-v2 CPU, not only on the build machine's.
+# The one build runs on any x86-64-v2 CPU and picks its kernels' ISA at run time (AVX2, AVX-512).
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DSAM_NATIVE=OFF -DSAM_BUILD_TESTS=OFF -DSAM_BUILD_BENCH=OFF \
+      -DSAM_BUILD_TESTS=OFF -DSAM_BUILD_BENCH=OFF \
  && cmake --build build --target sam-ml-backend \
  && strip build/sam-ml-backend
 # The Debian packages that own the libraries the binary links (their own dependencies come

@@ -1,6 +1,6 @@
 // Model benchmarks: image encoder per image, and a click (decoder + mask at the original size
 // + brush RLE) on a 1920x1080 and a 4000x3000 image. One JSON line per figure; --profile adds per-stage lines.
-//   bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile]
+//   bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile] [--precision fp32|bf16]
 // The default checkpoint is the golden full-size MobileSAM with random weights: same shapes,
 // same work as the published mobile_sam.pt.
 #include <cstdio>
@@ -18,34 +18,41 @@
 namespace {
 
 void print_profile(const char* prefix, int runs) {
+    auto cpu = sam::profile::cpu_totals();
     for (const auto& [stage, total] : sam::profile::totals())
-        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"runs\": %d}\n", prefix, stage.c_str(),
-                    total / runs, runs);
+        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"cpu_mean\": %.6f, \"runs\": %d}\n", prefix,
+                    stage.c_str(), total / runs, cpu[stage] / runs, runs);
     sam::profile::reset();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string checkpoint = std::string(SAM_SOURCE_DIR) + "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    sambench::setup(argv);
+    std::string checkpoint = sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
     int encoder_runs = 5, click_runs = 30;
     bool profile = false;
+    sam::Precision precision = sam::Precision::f32;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--checkpoint" && i + 1 < argc) checkpoint = argv[++i];
         else if (a == "--encoder-runs" && i + 1 < argc) encoder_runs = std::atoi(argv[++i]);
         else if (a == "--click-runs" && i + 1 < argc) click_runs = std::atoi(argv[++i]);
         else if (a == "--profile") profile = true;
+        else if (a == "--precision" && i + 1 < argc) precision = sam::parse_precision(argv[++i]);
         else {
-            std::fprintf(stderr, "usage: bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile]\n");
+            std::fprintf(stderr, "usage: bench_model [--checkpoint FILE] [--encoder-runs N] [--click-runs N] [--profile] "
+                         "[--precision fp32|bf16]\n");
             return 2;
         }
     }
     sam::ModelChoice choice;
     choice.sam_choice = "SAM";
     choice.vith_checkpoint = checkpoint;
+    choice.precision = precision;
     auto model = sam::load_segmenter(choice);
-    const std::string tag = "\"model\": \"" + model->description() + "\"";
+    const std::string tag = "\"model\": \"" + model->description() + "\", \"precision\": \"" +
+                            sam::precision_name(precision) + "\"";
 
     const sam::RgbImage image = sambench::synthetic_image(1920, 1080);
     sam::ImageEmbedding emb = model->embed(image);  // warm-up: primitives created, pages touched

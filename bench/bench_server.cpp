@@ -59,11 +59,12 @@ void write_image(const std::string& path, int seed, int w = 1920, int h = 1080) 
 
 }  // namespace
 
-int main() {
+int main(int, char** argv) {
+    sambench::setup(argv);
     namespace fs = std::filesystem;
     const char* env = std::getenv("MOBILESAM_CHECKPOINT");
     sam::ModelChoice choice;
-    choice.mobilesam_checkpoint = env ? env : SAM_SOURCE_DIR "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    choice.mobilesam_checkpoint = env ? std::string(env) : sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
     std::shared_ptr<const sam::Segmenter> model = sam::load_segmenter(choice);
 
     fs::path root = fs::temp_directory_path() / ("sam-bench-server-" + std::to_string(::getpid()));

@@ -179,7 +179,7 @@ int64_t write_vit_b_checkpoint(const std::string& path) {
 
 void bench_mobilesam(const fs::path& root) {
     const char* env = std::getenv("MOBILESAM_CHECKPOINT");
-    const std::string ck = env ? env : SAM_SOURCE_DIR "/../shared/golden/checkpoints/mobile_sam_random.pt";
+    const std::string ck = env ? std::string(env) : sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
     const std::map<std::string, std::string> vars = {
         {"SAM_CHOICE", "MobileSAM"}, {"MOBILESAM_CHECKPOINT", ck}, {"LOCAL_FILES_DOCUMENT_ROOT", root.string()}};
     const std::string log = (root / "server.log").string();

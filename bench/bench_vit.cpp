@@ -1,6 +1,6 @@
 // The SAM ViT image encoder at ViT-B size (768 dim, 12 blocks, 12 heads, global blocks 2, 5, 8,
 // 11) on random weights built in memory: load time, seconds per image, GFLOP/s, peak RSS.
-// Usage: bench_vit [runs] (default 3, plus one warm-up).
+// Usage: bench_vit [runs [fp32|bf16]] (default 3, plus one warm-up; fp32).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -103,7 +103,9 @@ double peak_rss_mb() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sambench::setup(argv);
     const int runs = argc > 1 ? std::atoi(argv[1]) : 3;
+    const sam::Precision precision = argc > 2 ? sam::parse_precision(argv[2]) : sam::Precision::f32;
     const Arch arch;
     const sam::TensorMap weights = vit_b_weights(arch);
     int64_t params = 0;
@@ -111,7 +113,7 @@ int main(int argc, char** argv) {
     const double weights_rss = peak_rss_mb();
 
     std::unique_ptr<sam::VitEncoder> enc;
-    const auto load = sambench::time_runs(1, [&] { enc = sam::VitEncoder::load(weights); });
+    const auto load = sambench::time_runs(1, [&] { enc = sam::VitEncoder::load(weights, precision); });
     sambench::print_json("vit_b_load_in_memory", load,
                          "\"model\": \"" + enc->name() + "\", \"params\": " + std::to_string(params) +
                              ", \"rss_weights_mb\": " + std::to_string(weights_rss) +
@@ -124,8 +126,9 @@ int main(int argc, char** argv) {
     const double gflop = count_flops(arch) / 1e9;
     char extra[256];
     std::snprintf(extra, sizeof extra,
-                  "\"gflop\": %.1f, \"gflop_per_s\": %.1f, \"weights_mb\": %.1f, \"peak_rss_mb\": %.1f, \"out0\": %.6g",
-                  gflop, gflop / f.median, params * 4 / 1048576.0, peak_rss_mb(), out.data[0]);
+                  "\"gflop\": %.1f, \"gflop_per_s\": %.1f, \"weights_mb\": %.1f, \"peak_rss_mb\": %.1f, \"out0\": %.6g, "
+                  "\"precision\": \"%s\"",
+                  gflop, gflop / f.median, params * 4 / 1048576.0, peak_rss_mb(), out.data[0], sam::precision_name(precision));
     sambench::print_json("vit_b_encode", f, extra);
     return std::isfinite(out.data[0]) ? 0 : 1;
 }

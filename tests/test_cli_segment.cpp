@@ -6,6 +6,7 @@
 #include <string>
 
 #include "support/golden.hpp"
+#include "tensor/isa.hpp"
 
 namespace {
 
@@ -14,8 +15,8 @@ struct CliResult {
     std::string output;
 };
 
-CliResult run(const std::string& args) {
-    std::string cmd = std::string(SAM_BINARY) + " segment " + args + " 2>&1";
+CliResult run(const std::string& args, const std::string& env = "") {
+    std::string cmd = env + " " + std::string(SAM_BINARY) + " segment " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[4096];
@@ -95,4 +96,33 @@ TEST(CliSegment, ClearErrorsForBadArguments) {
     EXPECT_NE(not_ckpt.status, 0);
     EXPECT_NE(not_ckpt.output.find("zip"), std::string::npos) << not_ckpt.output;
     EXPECT_FALSE(std::filesystem::exists(tmp_png("x")));
+}
+
+// SAM_ISA forces the level of our kernels and caps oneDNN's: the same result at every level the
+// CPU has (within float noise), and a clear refusal of anything else.
+TEST(CliSegment, SamIsaForcesALevelOrRefuses) {
+    const std::string args = "--checkpoint " + samtest::golden("checkpoints/mobile_sam_random.pt") + " --image " +
+                             samtest::golden("images/photo.jpg") + " --point 400,300 --multimask --out ";
+    CliResult best = run(args + tmp_png("isa_best"));
+    ASSERT_EQ(best.status, 0) << best.output;
+    const auto want = nlohmann::json::parse(best.output.substr(best.output.find('{')));
+    if (sam::isa::cpu_level() >= sam::isa::Level::v3) {
+        CliResult v3 = run(args + tmp_png("isa_v3"), "SAM_ISA=avx2");
+        ASSERT_EQ(v3.status, 0) << v3.output;
+        const auto got = nlohmann::json::parse(v3.output.substr(v3.output.find('{')));
+        ASSERT_EQ(got["iou"].size(), want["iou"].size());
+        for (size_t i = 0; i < want["iou"].size(); ++i)
+            EXPECT_NEAR(got["iou"][i].get<double>(), want["iou"][i].get<double>(), 1e-4);
+        EXPECT_NEAR(got["area"].get<double>(), want["area"].get<double>(), 20);
+    }
+    CliResult bogus = run(args + tmp_png("isa_bad"), "SAM_ISA=avx1024");
+    EXPECT_EQ(bogus.status, 2) << bogus.output;
+    EXPECT_NE(bogus.output.find("SAM_ISA: 'avx1024' is not an instruction set level"), std::string::npos)
+        << bogus.output;
+    if (sam::isa::cpu_level() < sam::isa::Level::v4) {
+        CliResult lacking = run(args + tmp_png("isa_v4"), "SAM_ISA=v4");
+        EXPECT_EQ(lacking.status, 2) << lacking.output;
+        EXPECT_NE(lacking.output.find("this CPU lacks AVX-512"), std::string::npos) << lacking.output;
+    }
+    for (const char* f : {"isa_best", "isa_v3", "isa_bad", "isa_v4"}) std::filesystem::remove(tmp_png(f));
 }

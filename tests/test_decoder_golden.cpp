@@ -44,70 +44,6 @@ const sam::SamDecoder& decoder_for(const std::string& model) {
     return *d;
 }
 
-sam::ImageEmbedding embedding_for(const std::string& dir, const nlohmann::json& info) {
-    sam::ImageEmbedding e;
-    e.features = samtest::load_npy(dir + "embedding.npy").reshaped({256, 64, 64});
-    e.orig_h = info["original_size_hw"][0];
-    e.orig_w = info["original_size_hw"][1];
-    e.input_h = info["input_size_hw"][0];
-    e.input_w = info["input_size_hw"][1];
-    return e;
-}
-
-int argmax(const nlohmann::json& values) {
-    int best = 0;
-    for (size_t i = 1; i < values.size(); ++i)
-        if (values[i].get<double>() > values[best].get<double>()) best = static_cast<int>(i);
-    return best;
-}
-
-sam::Prompt prompt_for(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c) {
-    sam::Prompt p = samtest::case_prompt(c);
-    if (c.contains("mask_input_from")) {
-        // The best mask (highest predicted IoU) of the named case's reference low-res logits.
-        for (const auto& other : info["cases"]) {
-            if (other["name"] != c["mask_input_from"]) continue;
-            const sam::Tensor lowres = samtest::load_npy(dir + other["lowres_file"].get<std::string>());
-            const int best = argmax(other["iou_predictions"]);
-            p.mask_input = sam::Tensor::empty({1, 256, 256});
-            std::memcpy(p.mask_input.data, lowres.data + best * 256 * 256, 256 * 256 * sizeof(float));
-        }
-        if (!p.mask_input.defined()) throw std::runtime_error("no case named " + c["mask_input_from"].dump());
-    }
-    return p;
-}
-
-// The reference's postprocess_masks written the plain way in double, to tell how far from 0 the
-// reference logit of each full-size pixel is.
-struct Taps {
-    int i0, i1;
-    double w0, w1;
-};
-Taps taps(int in, int out, int j) {
-    double src = std::max(0.0, static_cast<double>(in) / out * (j + 0.5) - 0.5);
-    int i0 = static_cast<int>(src);
-    return {i0, i0 + (i0 < in - 1 ? 1 : 0), 1 - (src - i0), src - i0};
-}
-std::vector<double> full_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w) {
-    std::vector<double> frame(static_cast<size_t>(input_h) * input_w);
-    for (int y = 0; y < input_h; ++y)
-        for (int x = 0; x < input_w; ++x) {
-            Taps ty = taps(256, 1024, y), tx = taps(256, 1024, x);
-            auto at = [&](int r, int c) { return static_cast<double>(lowres[r * 256 + c]); };
-            frame[static_cast<size_t>(y) * input_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
-                                                          (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
-        }
-    std::vector<double> out(static_cast<size_t>(orig_h) * orig_w);
-    for (int y = 0; y < orig_h; ++y)
-        for (int x = 0; x < orig_w; ++x) {
-            Taps ty = taps(input_h, orig_h, y), tx = taps(input_w, orig_w, x);
-            auto at = [&](int r, int c) { return frame[static_cast<size_t>(r) * input_w + c]; };
-            out[static_cast<size_t>(y) * orig_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
-                                                       (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
-        }
-    return out;
-}
-
 struct CaseParam {
     std::string model, image;
 };
@@ -123,13 +59,13 @@ TEST_P(DecoderGolden, MatchesReference) {
     const CaseParam& param = GetParam();
     const std::string dir = golden("cases/" + param.model + "/" + param.image + "/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
-    const sam::ImageEmbedding embedding = embedding_for(dir, info);
+    const sam::ImageEmbedding embedding = samtest::golden_embedding(dir, info);
     const sam::SamDecoder& decoder = decoder_for(param.model);
 
     for (const auto& c : info["cases"]) {
         const std::string name = c["name"];
         SCOPED_TRACE(param.model + "/" + param.image + "/" + name);
-        const sam::Prediction pred = decoder.predict(embedding, prompt_for(dir, info, c));
+        const sam::Prediction pred = decoder.predict(embedding, samtest::golden_prompt(dir, info, c));
 
         // Low-res logits and IoU predictions.
         const sam::Tensor ref = samtest::load_npy(dir + c["lowres_file"].get<std::string>());
@@ -153,7 +89,7 @@ TEST_P(DecoderGolden, MatchesReference) {
             const samtest::GrayImage want = samtest::load_png_gray(dir + c["mask_files"][m].get<std::string>());
             const std::vector<uint8_t> got = sam::binary_mask(pred, static_cast<int>(m));
             const std::vector<double> logit =
-                full_logits(ref.data + m * 256 * 256, pred.input_h, pred.input_w, pred.orig_h, pred.orig_w);
+                samtest::full_logits(ref.data + m * 256 * 256, pred.input_h, pred.input_w, pred.orig_h, pred.orig_w);
             ASSERT_EQ(got.size(), want.pixels.size());
             int64_t compared = 0, mismatches = 0;
             for (size_t i = 0; i < got.size(); ++i) {
@@ -182,7 +118,7 @@ TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
     const CaseParam& param = GetParam();
     const std::string dir = golden("cases/" + param.model + "/" + param.image + "/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
-    const sam::ImageEmbedding f32 = embedding_for(dir, info);
+    const sam::ImageEmbedding f32 = samtest::golden_embedding(dir, info);
     const std::string value = sam::encode_embedding(f32, "test", sam::EmbeddingPrecision::Float16);
     const sam::ImageEmbedding f16 = sam::decode_embedding(value, "test");
     const sam::SamDecoder& decoder = decoder_for(param.model);
@@ -191,7 +127,7 @@ TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
     double lowres_max = 0, iou_max = 0;
     for (const auto& c : info["cases"]) {
         SCOPED_TRACE(c["name"].get<std::string>());
-        const sam::Prompt prompt = prompt_for(dir, info, c);
+        const sam::Prompt prompt = samtest::golden_prompt(dir, info, c);
         const sam::Prediction a = decoder.predict(f32, prompt), b = decoder.predict(f16, prompt);
         ASSERT_EQ(a.lowres.shape, b.lowres.shape);
         lowres_max = std::max(lowres_max, samtest::diff(a.lowres.data, b.lowres.data, a.lowres.numel()).max_abs);
@@ -200,7 +136,7 @@ TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
         for (int m = 0; m < static_cast<int>(a.iou.size()); ++m) {
             const std::vector<uint8_t> ma = sam::binary_mask(a, m), mb = sam::binary_mask(b, m);
             const std::vector<double> logit =
-                full_logits(a.lowres.data + m * 256 * 256, a.input_h, a.input_w, a.orig_h, a.orig_w);
+                samtest::full_logits(a.lowres.data + m * 256 * 256, a.input_h, a.input_w, a.orig_h, a.orig_w);
             for (size_t i = 0; i < ma.size(); ++i) {
                 const bool differ = ma[i] != mb[i], sure = std::fabs(logit[i]) >= 0.02;
                 pixels++;
@@ -225,12 +161,12 @@ TEST(DecoderConcurrency, PredictionsAtOnceEqualPredictionsAlone) {
     if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
     const std::string dir = golden("cases/mobile_sam/photo/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
-    const sam::ImageEmbedding embedding = embedding_for(dir, info);
+    const sam::ImageEmbedding embedding = samtest::golden_embedding(dir, info);
     const sam::SamDecoder& decoder = decoder_for("mobile_sam");
     std::vector<sam::Prompt> prompts;
     std::vector<sam::Prediction> alone;
     for (const auto& c : info["cases"]) {
-        prompts.push_back(prompt_for(dir, info, c));
+        prompts.push_back(samtest::golden_prompt(dir, info, c));
         alone.push_back(decoder.predict(embedding, prompts.back()));
     }
     std::atomic<int> differing{0};

@@ -34,19 +34,6 @@ void expect_stats(const float* chw, int64_t n, const nlohmann::json& ref, double
     for (int i = 0; i < 8; ++i) EXPECT_NEAR(chw[i], ref["first8"][i].get<double>(), 10 * tol) << what << " first8[" << i << "]";
 }
 
-// The encoder input from the reference resize: normalised with SAM's pixel mean/std,
-// zero-padded at the bottom and right to 1024x1024, channels-last.
-sam::Tensor input_from_png(const std::string& path) {
-    const samtest::RgbPng png = samtest::load_png_rgb(path);
-    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
-    sam::Tensor t = sam::Tensor::zeros({1024, 1024, 3});
-    for (int y = 0; y < png.height; ++y)
-        for (int x = 0; x < png.width; ++x)
-            for (int c = 0; c < 3; ++c)
-                t.data[(y * 1024 + x) * 3 + c] = (png.pixels[(y * png.width + x) * 3 + c] - mean[c]) / std[c];
-    return t;
-}
-
 sam::Tensor to_chw(const sam::Tensor& hwc) {
     const int64_t H = hwc.dim(0), W = hwc.dim(1), C = hwc.dim(2);
     sam::Tensor t = sam::Tensor::empty({C, H, W});
@@ -74,7 +61,7 @@ protected:
     static sam::Tensor encode_case(const std::string& image) {
         const std::string dir = "cases/sam_vit_mini/" + image + "/";
         const nlohmann::json c = samtest::load_json(golden(dir + "case.json"));
-        const sam::Tensor input = input_from_png(golden(dir + "resized.png"));
+        const sam::Tensor input = samtest::sam_input_from_png(golden(dir + "resized.png"));
         const sam::Tensor chw = to_chw(input);
         expect_stats(chw.data, chw.numel(), c["preprocessed_input_stats"], 1e-5, image + " input");
         return encoder_->encode(input);

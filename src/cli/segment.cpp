@@ -38,7 +38,7 @@ int segment_main(int argc, char** argv) {
     CLI::App app{"Segment one image with a SAM checkpoint and write the mask as a PNG.", "sam-ml-backend segment"};
     std::string checkpoint, onnx, image_path, out;
     std::vector<std::string> points;
-    std::string box;
+    std::string box, precision = "fp32";
     bool multimask = false;
     app.add_option("--checkpoint", checkpoint, "MobileSAM, SAM ViT or SAM 2 checkpoint (.pt / .pth)")->required();
     app.add_option("--onnx", onnx, "ONNX decoder export to use instead of the checkpoint's decoder");
@@ -46,6 +46,7 @@ int segment_main(int argc, char** argv) {
     app.add_option("--point", points, "X,Y[,1|0]: a point in image pixels, positive (1, default) or negative (0)");
     app.add_option("--box", box, "X0,Y0,X1,Y1: a box in image pixels");
     app.add_flag("--multimask", multimask, "predict three masks and keep the one with the highest IoU");
+    app.add_option("--precision", precision, "fp32 (default) or bf16: the image encoder's products");
     app.add_option("--out", out, "mask PNG to write")->required();
     try {
         app.parse(argc, argv);
@@ -77,6 +78,7 @@ int segment_main(int argc, char** argv) {
         choice.sam_choice = onnx.empty() ? "SAM" : "ONNX";
         choice.vith_checkpoint = checkpoint;
         choice.onnx_checkpoint = onnx;
+        choice.precision = sam::parse_precision(precision);
         auto model = sam::load_segmenter(choice);
         const sam::RgbImage image = sam::read_image_file(image_path);
         const sam::Prediction pred = model->predict(model->embed(image), prompt);

@@ -14,6 +14,8 @@
 #include "models/model_loader.hpp"
 #include "server/config.hpp"
 #include "server/http_server.hpp"
+#include "tensor/isa.hpp"
+#include "tensor/threads.hpp"
 
 using sam::server::ServerConfig;
 
@@ -29,7 +31,7 @@ std::string env_footer() {
     return s;
 }
 
-void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::string& refine) {
+void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::string& refine, std::string& precision) {
     app.add_option("--host", c.host, "address to listen on [HOST]");
     app.add_option("--port", c.port, "port to listen on, 0 for any free one [PORT]")->check(CLI::Range(0, 65535));
     app.add_option("--sam-choice", c.model.sam_choice, "MobileSAM, SAM, SAM2 or ONNX [SAM_CHOICE]");
@@ -38,6 +40,7 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::str
     app.add_option("--onnx-checkpoint", c.model.onnx_checkpoint, "[ONNX_CHECKPOINT]");
     app.add_option("--sam2-checkpoint", c.model.sam2_checkpoint, "SAM 2.1 checkpoint, any size [SAM2_CHECKPOINT]");
     app.add_option("--model-dir", c.model_dir, "folder of the default checkpoints [MODEL_DIR]");
+    app.add_option("--precision", precision, "fp32 or bf16: the image encoder's products [PRECISION]");
     app.add_option("--model-version", c.model_version, "[MODEL_VERSION]");
     app.add_option("--label-studio-url", c.label_studio_url, "[LABEL_STUDIO_URL, LABEL_STUDIO_HOST]");
     app.add_option("--label-studio-api-key", c.label_studio_api_key, "[LABEL_STUDIO_API_KEY, LABEL_STUDIO_ACCESS_TOKEN]");
@@ -103,12 +106,13 @@ int serve_main(int argc, char** argv) {
     }
     CLI::App app{"sam-ml-backend: Segment Anything for Label Studio (ML backend API)", "sam-ml-backend serve"};
     app.footer(env_footer());
-    std::string verify_ssl, refine;
-    add_flags(app, config, verify_ssl, refine);
+    std::string verify_ssl, refine, precision;
+    add_flags(app, config, verify_ssl, refine, precision);
     try {
         app.parse(argc, argv);
         if (!verify_ssl.empty()) config.verify_ssl = sam::server::parse_bool("--verify-ssl", verify_ssl);
         if (!refine.empty()) config.refine_with_previous_mask = sam::server::parse_bool("--refine-with-previous-mask", refine);
+        if (!precision.empty()) config.model.precision = sam::parse_precision(precision);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const std::exception& e) {
@@ -138,6 +142,7 @@ int serve_main(int argc, char** argv) {
         for (const std::string& w : warnings) spdlog::warn("{}", w);
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         spdlog::info("loaded {} in {:.2f} s", model->description(), dt);
+        spdlog::info("compute: {}; {}", sam::threads::describe(), sam::isa::describe());
     } catch (const std::exception& e) {
         spdlog::error("cannot load the model: {}", e.what());
         return 1;

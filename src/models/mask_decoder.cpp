@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "models/mask_decoder_kernels.hpp"
 #include "models/prompt_encoder.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
@@ -28,6 +29,14 @@ constexpr int kLowres = 4 * kEmbedSide;  // two 2x upscalings: 256
 constexpr float kLayerNormEps = 1e-5f;   // nn.LayerNorm
 constexpr float kNorm2dEps = 1e-6f;      // LayerNorm2d
 
+TokenLinear token_linear_weights(const Tensor& w, const Tensor& b) {
+    TokenLinear t;
+    t.wt = Tensor::empty({w.dim(1), w.dim(0)});
+    ops::transpose(w.data, w.dim(0), w.dim(1), t.wt.data);
+    t.b = b;
+    return t;
+}
+
 DecoderAttention load_attention(const io::Checkpoint& ckpt, const std::string& p, int64_t internal_dim) {
     DecoderAttention a;
     a.internal_dim = internal_dim;
@@ -39,6 +48,10 @@ DecoderAttention load_attention(const io::Checkpoint& ckpt, const std::string& p
     a.v_b = ckpt.get(p + "v_proj.bias", {internal_dim});
     a.out_w = ckpt.get(p + "out_proj.weight", {kDim, internal_dim});
     a.out_b = ckpt.get(p + "out_proj.bias", {kDim});
+    a.q = token_linear_weights(a.q_w, a.q_b);
+    a.k = token_linear_weights(a.k_w, a.k_b);
+    a.v = token_linear_weights(a.v_w, a.v_b);
+    a.out = token_linear_weights(a.out_w, a.out_b);
     return a;
 }
 
@@ -46,8 +59,8 @@ Mlp3 load_mlp3(const io::Checkpoint& ckpt, const std::string& p, int64_t out_dim
     Mlp3 m;
     for (int i = 0; i < 3; ++i) {
         const int64_t out = i == 2 ? out_dim : kDim;
-        m.w[i] = ckpt.get(p + "layers." + std::to_string(i) + ".weight", {out, kDim});
-        m.b[i] = ckpt.get(p + "layers." + std::to_string(i) + ".bias", {out});
+        m.layer[i] = token_linear_weights(ckpt.get(p + "layers." + std::to_string(i) + ".weight", {out, kDim}),
+                                          ckpt.get(p + "layers." + std::to_string(i) + ".bias", {out}));
     }
     return m;
 }
@@ -65,23 +78,14 @@ std::pair<Tensor, Tensor> convt_as_matrix(const Tensor& w, const Tensor& b) {
     return {m, bias};
 }
 
-// y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows. Plain
-// single-threaded loops: oneDNN's per-call cost and thread wake-ups dwarf this work.
-void token_linear(const float* x, int64_t rows, const Tensor& w, const Tensor& b, float* y, bool relu = false,
+const MaskDecoderKernels& kernels() {
+    return isa::pick(isa_v2::mask_decoder_kernels, isa_v3::mask_decoder_kernels, isa_v4::mask_decoder_kernels);
+}
+
+// y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows.
+void token_linear(const float* x, int64_t rows, const TokenLinear& l, float* y, bool relu = false,
                   const float* residual = nullptr) {
-    const int64_t out = w.dim(0), in = w.dim(1);
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * in;
-        for (int64_t o = 0; o < out; ++o) {
-            const float* wo = w.data + o * in;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t i = 0; i < in; ++i) acc += xr[i] * wo[i];
-            float v = acc + b.data[o];
-            if (relu && v < 0) v = 0;
-            y[r * out + o] = residual ? v + residual[r * out + o] : v;
-        }
-    }
+    kernels().token_linear(x, rows, l.wt.data, l.b.data, l.wt.dim(1), l.wt.dim(0), y, relu, residual);
 }
 
 // Attention among the few prompt tokens (self attention): plain loops throughout.
@@ -90,9 +94,9 @@ void token_attention(const DecoderAttention& a, const float* q_in, const float* 
     const int64_t D = a.internal_dim, dh = D / kHeads;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
     std::vector<float> q(n * D), k(n * D), v(n * D), o(n * D, 0.0f), s(n);
-    token_linear(q_in, n, a.q_w, a.q_b, q.data());
-    token_linear(k_in, n, a.k_w, a.k_b, k.data());
-    token_linear(v_in, n, a.v_w, a.v_b, v.data());
+    token_linear(q_in, n, a.q, q.data());
+    token_linear(k_in, n, a.k, k.data());
+    token_linear(v_in, n, a.v, v.data());
     for (int64_t h = 0; h < kHeads; ++h)
         for (int64_t i = 0; i < n; ++i) {
             const float* qi = q.data() + i * D + h * dh;
@@ -107,7 +111,7 @@ void token_attention(const DecoderAttention& a, const float* q_in, const float* 
             for (int64_t j = 0; j < n; ++j)
                 for (int64_t d = 0; d < dh; ++d) oi[d] += s[j] * v[j * D + h * dh + d];
         }
-    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+    token_linear(o.data(), n, a.out, out, false, residual);
 }
 
 // Image-side scratch of one decoder run (about 25 MB): pooled, so that repeated clicks reuse
@@ -160,35 +164,17 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
                      float* out, const float* residual, Scratch& sc) {
     const int64_t D = a.internal_dim, dh = D / kHeads, rows = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
-    std::vector<float> q(n * D), qk(rows * kDim, 0.0f), z(rows * kDim), o(n * D);
-    token_linear(q_in, n, a.q_w, a.q_b, q.data());
+    std::vector<float> q(n * D), qk(rows * kDim), z(rows * kDim), o(n * D);
+    token_linear(q_in, n, a.q, q.data());
     // qk[(h, i)] = scale * Wk_h^T q_ih: the softmax scale folded in too.
-    for (int64_t h = 0; h < kHeads; ++h)
-        for (int64_t i = 0; i < n; ++i) {
-            float* dst = qk.data() + (h * n + i) * kDim;
-            for (int64_t d = 0; d < dh; ++d) {
-                const float c = scale * q[i * D + h * dh + d];
-                const float* wk = a.k_w.data + (h * dh + d) * kDim;
-                for (int64_t x = 0; x < kDim; ++x) dst[x] += c * wk[x];
-            }
-        }
+    kernels().fold_queries(q.data(), n, D, kHeads, a.k_w.data, scale, qk.data());
     float* s = sized(sc.scores, static_cast<size_t>(rows) * kEmbedTokens);
     ops::gemm(qk.data(), kpe, s, rows, kDim, kEmbedTokens, true);
     ops::softmax_rows(s, rows, kEmbedTokens);
     ops::gemm(s, keys, z.data(), rows, kEmbedTokens, kDim, false);
     // o[i, (h, d)] = Wv[(h, d)] . z[(h, i)] + bv
-    for (int64_t h = 0; h < kHeads; ++h)
-        for (int64_t i = 0; i < n; ++i) {
-            const float* zi = z.data() + (h * n + i) * kDim;
-            for (int64_t d = 0; d < dh; ++d) {
-                const float* wv = a.v_w.data + (h * dh + d) * kDim;
-                float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                for (int64_t x = 0; x < kDim; ++x) dot += zi[x] * wv[x];
-                o[i * D + h * dh + d] = dot + a.v_b.data[h * dh + d];
-            }
-        }
-    token_linear(o.data(), n, a.out_w, a.out_b, out, false, residual);
+    kernels().unfold_values(z.data(), n, D, kHeads, a.v_w.data, a.v_b.data, o.data());
+    token_linear(o.data(), n, a.out, out, false, residual);
 }
 
 // The image attending to the tokens (image_to_token). The 4096-row q and out projections are
@@ -199,37 +185,23 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
                      float* out, const float* residual, Scratch& sc) {
     const int64_t D = a.internal_dim, dh = D / kHeads, cols = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
-    std::vector<float> k(n * D), v(n * D), qa(kDim * cols, 0.0f), qb(cols), vo(cols * kDim, 0.0f);
-    token_linear(k_in, n, a.k_w, a.k_b, k.data());
-    token_linear(v_in, n, a.v_w, a.v_b, v.data());
-    for (int64_t h = 0; h < kHeads; ++h)
-        for (int64_t i = 0; i < n; ++i) {
-            const int64_t col = h * n + i;
-            float b = 0;
-            for (int64_t d = 0; d < dh; ++d) {
-                const float kd = k[i * D + h * dh + d];
-                const float* wq = a.q_w.data + (h * dh + d) * kDim;
-                for (int64_t x = 0; x < kDim; ++x) qa[x * cols + col] += wq[x] * kd;
-                b += a.q_b.data[h * dh + d] * kd;
-                // vo[(h, i)] = sum_d v_i[(h, d)] Wout[:, (h, d)]
-                const float vd = v[i * D + h * dh + d];
-                float* dst = vo.data() + col * kDim;
-                for (int64_t x = 0; x < kDim; ++x) dst[x] += vd * a.out_w.data[x * D + h * dh + d];
-            }
-            qb[col] = b;
-        }
+    std::vector<float> k(n * D), v(n * D), qa(cols * kDim), qb(cols), vo(cols * kDim);
+    token_linear(k_in, n, a.k, k.data());
+    token_linear(v_in, n, a.v, v.data());
+    kernels().fold_keys_values(k.data(), v.data(), n, D, kHeads, a.q_w.data, a.q_b.data, a.out.wt.data, qa.data(),
+                               qb.data(), vo.data());
     float* s = sized(sc.scores, static_cast<size_t>(kEmbedTokens) * cols);
-    ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, false, qb.data());
+    ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, /*trans_b=*/true, qb.data());
     ops::softmax_rows(s, kEmbedTokens * kHeads, n, scale);
     ops::gemm(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
 }
 
 // One row through three linear layers with ReLU between them.
 std::vector<float> mlp3(const Mlp3& m, const float* x) {
-    std::vector<float> h0(kDim), h1(kDim), out(m.w[2].dim(0));
-    token_linear(x, 1, m.w[0], m.b[0], h0.data(), true);
-    token_linear(h0.data(), 1, m.w[1], m.b[1], h1.data(), true);
-    token_linear(h1.data(), 1, m.w[2], m.b[2], out.data());
+    std::vector<float> h0(kDim), h1(kDim), out(m.layer[2].wt.dim(1));
+    token_linear(x, 1, m.layer[0], h0.data(), true);
+    token_linear(h0.data(), 1, m.layer[1], h1.data(), true);
+    token_linear(h1.data(), 1, m.layer[2], out.data());
     return out;
 }
 
@@ -251,10 +223,10 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt, DecoderKind kind) {
             b.norm_w[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".weight", {kDim});
             b.norm_b[n] = ckpt.get(l + "norm" + std::to_string(n + 1) + ".bias", {kDim});
         }
-        b.mlp1_w = ckpt.get(l + mlp1 + "weight", {kMlpDim, kDim});
-        b.mlp1_b = ckpt.get(l + mlp1 + "bias", {kMlpDim});
-        b.mlp2_w = ckpt.get(l + mlp2 + "weight", {kDim, kMlpDim});
-        b.mlp2_b = ckpt.get(l + mlp2 + "bias", {kDim});
+        b.mlp1 = token_linear_weights(ckpt.get(l + mlp1 + "weight", {kMlpDim, kDim}),
+                                      ckpt.get(l + mlp1 + "bias", {kMlpDim}));
+        b.mlp2 = token_linear_weights(ckpt.get(l + mlp2 + "weight", {kDim, kMlpDim}),
+                                      ckpt.get(l + mlp2 + "bias", {kDim}));
         b.skip_first_layer_pe = i == 0;
         d.layers.push_back(std::move(b));
     }
@@ -283,12 +255,13 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt, DecoderKind kind) {
     return d;
 }
 
-DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const {
-    return run(src, pos, sparse, multimask ? 1 : 0, multimask ? kMaskTokens - 1 : 1, nullptr);
+DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, bool multimask,
+                               const float* src_pe) const {
+    return run(src, pos, sparse, multimask ? 1 : 0, multimask ? kMaskTokens - 1 : 1, nullptr, src_pe);
 }
 
 DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
-                               const HighResFeatures* high_res) const {
+                               const HighResFeatures* high_res, const float* src_pe) const {
     if (first < 0 || count < 1 || first + count > kMaskTokens)
         throw std::invalid_argument("MaskDecoder: mask tokens " + std::to_string(first) + ".." +
                                     std::to_string(first + count - 1) + " do not exist (0..3)");
@@ -302,10 +275,21 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     // Image-side buffers come from the pool, uninitialised: each is fully written before it is read.
     ScratchLease lease;
     Scratch& sc = *lease.s;
-    float* keys = sized(sc.keys, img_n);
-    float* kbuf = sized(sc.kbuf, img_n);
-    float* kpe = sized(sc.kpe, img_n);
-    std::memcpy(keys, src, img_n * sizeof(float));
+    // The image tokens are src itself until the first image-to-token attention writes new ones;
+    // from then on they alternate between two scratch buffers.
+    const float* keys = src;
+    float* key_bufs[2] = {sized(sc.keys, img_n), sized(sc.kbuf, img_n)};
+    int next_keys = 0;
+    float* kpe_buf = sized(sc.kpe, img_n);
+    const float* kpe = nullptr;
+    auto update_kpe = [&] {
+        if (keys == src && src_pe) {
+            kpe = src_pe;
+        } else {
+            ops::add(keys, pos, kpe_buf, img_n);
+            kpe = kpe_buf;
+        }
+    };
 
     auto norm = [](float* x, int64_t rows, const Tensor& w, const Tensor& b) {
         ops::layer_norm(x, rows, kDim, w.data, b.data, kLayerNormEps, x);
@@ -325,15 +309,15 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         {
             profile::Scope scope("decoder.token_to_image");
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            ops::add(keys, pos, kpe, img_n);
+            update_kpe();
             tokens_to_image(L.token_to_image, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[1], L.norm_b[1]);
         }
         {
             profile::Scope scope("decoder.token_mlp");
-            token_linear(queries.data(), nt, L.mlp1_w, L.mlp1_b, hidden.data(), true);
-            token_linear(hidden.data(), nt, L.mlp2_w, L.mlp2_b, qbuf.data(), false, queries.data());
+            token_linear(queries.data(), nt, L.mlp1, hidden.data(), true);
+            token_linear(hidden.data(), nt, L.mlp2, qbuf.data(), false, queries.data());
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[2], L.norm_b[2]);
         }
@@ -341,15 +325,17 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
             profile::Scope scope("decoder.image_to_token");
             // Keys are unchanged since kpe was computed.
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, kbuf, keys, sc);
-            std::swap(keys, kbuf);
-            norm(keys, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+            float* out = key_bufs[next_keys];
+            next_keys ^= 1;
+            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, out, keys, sc);
+            norm(out, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+            keys = out;
         }
     }
     {
         profile::Scope scope("decoder.final_attn");
         ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-        ops::add(keys, pos, kpe, img_n);
+        update_kpe();
         tokens_to_image(final_attn, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
         std::swap(queries, qbuf);
         norm(queries.data(), nt, norm_final_w, norm_final_b);
@@ -371,8 +357,7 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         m0.bias = up0_b.data;
         if (high_res) m0.add = high_res->s1;  // before the LayerNorm
         ops::matmul(m0);
-        ops::layer_norm(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
-        ops::gelu(up0, kEmbedTokens * 4 * kUp0);
+        ops::layer_norm_gelu(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
         ops::MatmulArgs m1;
         m1.a = up0;
         m1.b = up1_w.data;
@@ -389,30 +374,18 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     profile::Scope scope("decoder.heads_masks");
     DecoderOutput out;
     const float* mask_queries = queries.data() + (iou_token + 1) * kDim;
-    std::vector<std::vector<float>> hyper_in(count);
-    for (int c = 0; c < count; ++c) hyper_in[c] = mlp3(hyper[first + c], mask_queries + (first + c) * kDim);
+    std::vector<float> hyper_in(static_cast<size_t>(count) * kUp1);
+    for (int c = 0; c < count; ++c) {
+        const std::vector<float> h = mlp3(hyper[first + c], mask_queries + (first + c) * kDim);
+        std::memcpy(hyper_in.data() + c * kUp1, h.data(), kUp1 * sizeof(float));
+    }
     std::vector<float> iou = mlp3(iou_head, queries.data() + iou_token * kDim);
     if (iou_sigmoid)
         for (float& v : iou) v = 1.0f / (1.0f + std::exp(-v));
     out.iou.assign(iou.begin() + first, iou.begin() + first + count);
 
     out.masks = Tensor::empty({count, kLowres, kLowres});
-    float* masks = out.masks.data;
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < kEmbedTokens * 4; ++blk) {
-        const int64_t y = blk / 4 / kEmbedSide, x = blk / 4 % kEmbedSide, dy = blk % 4 / 2, dx = blk % 2;
-        for (int e = 0; e < 4; ++e) {
-            const float* u = up1 + (blk * 4 + e) * kUp1;
-            const int64_t row = 4 * y + 2 * dy + e / 2, col = 4 * x + 2 * dx + e % 2;
-            for (int c = 0; c < count; ++c) {
-                const float* h = hyper_in[c].data();
-                float dot = 0;
-#pragma omp simd reduction(+ : dot)
-                for (int k = 0; k < kUp1; ++k) dot += h[k] * u[k];
-                masks[(static_cast<int64_t>(c) * kLowres + row) * kLowres + col] = dot;
-            }
-        }
-    }
+    kernels().hyper_masks(up1, hyper_in.data(), count, out.masks.data);
     return out;
 }
 

@@ -13,23 +13,31 @@
 
 namespace sam {
 
+// A linear layer applied to a few token rows, its weight stored transposed ([in, out]) so that
+// one pass over it serves every row.
+struct TokenLinear {
+    Tensor wt, b;  // [in, out], [out]
+};
+
 // q/k/v projections to an internal dim (256, or 128 for the downsampled cross attentions),
-// 8 heads, output projection back to 256.
+// 8 heads, output projection back to 256. The cross attentions fold some projections into the
+// image side, which reads the weights as loaded ([out, in]); the token rows use the transposes.
 struct DecoderAttention {
     Tensor q_w, q_b, k_w, k_b, v_w, v_b, out_w, out_b;
+    TokenLinear q, k, v, out;
     int64_t internal_dim = 0;
 };
 
 struct TwoWayBlock {
     DecoderAttention self_attn, token_to_image, image_to_token;
     Tensor norm_w[4], norm_b[4];  // norm1..norm4
-    Tensor mlp1_w, mlp1_b, mlp2_w, mlp2_b;
+    TokenLinear mlp1, mlp2;
     bool skip_first_layer_pe = false;
 };
 
 // Three linear layers with ReLU between them.
 struct Mlp3 {
-    Tensor w[3], b[3];
+    TokenLinear layer[3];
 };
 
 // SAM 2's high-resolution features, in the order the upscaling produces its rows (see run()):
@@ -69,11 +77,13 @@ struct MaskDecoder {
 
     // src: image embedding + dense prompt embedding [4096, 256]; pos: dense positional encoding
     // [4096, 256]; sparse: prompt tokens [n, 256]. multimask: the masks of tokens 1..3, else token 0.
-    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask) const;
+    // src_pe: src + pos when the caller has it (it is the same for every click on an image), or null.
+    DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask,
+                      const float* src_pe = nullptr) const;
     // The masks of mask tokens [first, first + count) (0..3), with the high-resolution features
     // added in the upscaling when given (SAM 2).
     DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
-                      const HighResFeatures* high_res) const;
+                      const HighResFeatures* high_res, const float* src_pe = nullptr) const;
 };
 
 }  // namespace sam

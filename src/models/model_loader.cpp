@@ -28,17 +28,18 @@ void require_file(const std::string& path, const std::string& what, const std::s
                              variable + " to the file's path.");
 }
 
-// A SAM 1 image encoder and the model_key() of its embeddings: the architecture, then the file's
-// content identity (io/file_identity.hpp). The embedding depends on these, not on the decoder:
-// an ONNX decoder with the same encoder file shares embeddings with the native one. The
-// architecture comes from the tensors, never from the file name.
-std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, std::string& key) {
+// A SAM 1 image encoder and the model_key() of its embeddings: the architecture, the file's
+// content identity (io/file_identity.hpp) and the precision of the products. The embedding
+// depends on these, not on the decoder: an ONNX decoder with the same encoder file shares
+// embeddings with the native one. The architecture comes from the tensors, never from the
+// file name.
+std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, Precision precision, std::string& key) {
     std::unique_ptr<ImageEncoder> encoder;
     if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) {
-        encoder = TinyVitEncoder::load(ckpt);
+        encoder = TinyVitEncoder::load(ckpt, precision);
         key = "mobile_sam";
     } else if (looks_like_vit(ckpt)) {
-        encoder = VitEncoder::load(ckpt);
+        encoder = VitEncoder::load(ckpt, precision);
         const std::string name = encoder->name();  // "SAM ViT-B", ... or "SAM ViT (...)"
         key = name.rfind("SAM ViT-", 0) == 0 ? "sam_vit_" + lower(name.substr(8)) : "sam_vit";
     } else {
@@ -47,6 +48,7 @@ std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, std::stri
                              " tensors)");
     }
     key += ":" + ckpt.content_id();
+    if (precision != Precision::f32) key += std::string(":") + precision_name(precision);
     return encoder;
 }
 
@@ -60,6 +62,9 @@ std::unique_ptr<Segmenter> load_sam2(const io::Checkpoint& ckpt, const ModelChoi
                                      std::vector<std::string>* warnings) {
     auto encoder = HieraEncoder::load(ckpt);
     const std::string size = encoder->config().name;
+    if (choice.precision != Precision::f32 && warnings)
+        warnings->push_back(std::string("PRECISION=") + precision_name(choice.precision) +
+                            " applies to the MobileSAM and SAM ViT encoders; SAM 2 computes in float32");
     if (!choice.sam2_config.empty() && warnings) {
         const std::string want = sam2_config_size(choice.sam2_config);
         if (want.empty())
@@ -94,6 +99,7 @@ std::string sam2_config_size(const std::string& config) {
 std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector<std::string>* warnings) {
     const std::string kind = lower(choice.sam_choice);
     try {
+        require_precision(choice.precision);  // before anything is read: the message to act on
         if (kind == "mobilesam" || kind == "sam" || kind == "sam2") {
             const bool mobile = kind == "mobilesam", sam2 = kind == "sam2";
             const std::string& path =
@@ -103,8 +109,9 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector
             const auto ckpt = io::Checkpoint::open(path);
             if (looks_like_sam2(ckpt)) return load_sam2(ckpt, choice, warnings);
             std::string key;
-            auto encoder = load_encoder(ckpt, key);
-            const std::string what = encoder->name() + " from " + path;
+            auto encoder = load_encoder(ckpt, choice.precision, key);
+            std::string what = encoder->name() + " from " + path;
+            if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
             return make(std::move(encoder), SamDecoder::load(ckpt), what, key);
         }
         if (kind == "onnx") {
@@ -122,9 +129,10 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector
                 throw ModelLoadError(enc_path + " is a SAM 2 checkpoint; ONNX mode pairs a SAM decoder export with a "
                                      "MobileSAM or SAM ViT encoder. Use SAM_CHOICE=SAM2 for SAM 2.");
             std::string key;
-            auto encoder = load_encoder(ckpt, key);
-            const std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
-                                     " encoder from " + enc_path;
+            auto encoder = load_encoder(ckpt, choice.precision, key);
+            std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
+                               " encoder from " + enc_path;
+            if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
             return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what, key);
         }
     } catch (const ModelLoadError&) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/segmenter.hpp"
+#include "tensor/precision.hpp"
 
 namespace sam {
 
@@ -23,6 +24,7 @@ struct ModelChoice {
     std::string onnx_checkpoint;           // ONNX_CHECKPOINT
     std::string sam2_checkpoint;           // SAM2_CHECKPOINT (or Label Studio's MODEL_CHECKPOINT)
     std::string sam2_config;               // MODEL_CONFIG: only checked against the checkpoint's size
+    Precision precision = Precision::f32;  // PRECISION: the image encoder's products
 };
 
 // SAM_CHOICE picks which checkpoint variable is read; what the file holds (MobileSAM, SAM ViT

@@ -10,6 +10,8 @@
 
 #include "io/checkpoint.hpp"
 #include "models/image_encoder.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/precision.hpp"
 
 namespace sam {
 
@@ -17,6 +19,7 @@ namespace sam {
 struct ConvBN {
     Tensor weight, bias;  // weight [out, in / groups, k, k]
     int64_t in = 0, out = 0, k = 1, stride = 1, pad = 0, groups = 1;
+    ops::LinearWeights linear;  // 1x1 convolutions: the same as a linear layer over pixels
 };
 
 struct TinyVitMBConv {
@@ -29,11 +32,13 @@ struct TinyVitPatchMerging {
 
 struct TinyVitBlock {
     int64_t dim = 0, heads = 0, window = 0;
-    Tensor attn_norm_w, attn_norm_b, qkv_w, qkv_b, proj_w, proj_b;
+    Tensor attn_norm_w, attn_norm_b;
+    ops::LinearWeights qkv, proj;
     Tensor attn_bias;  // [heads, N, N] expanded once from attention_biases [heads, window^2]
     Tensor pad_qkv;    // [3 * dim]: q, k, v of a zero padding token
     ConvBN local_conv;  // 3x3 depthwise
-    Tensor mlp_norm_w, mlp_norm_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    Tensor mlp_norm_w, mlp_norm_b;
+    ops::LinearWeights fc1, fc2;
 };
 
 struct TinyVitStage {
@@ -46,17 +51,20 @@ struct TinyVitStage {
 
 class TinyVitEncoder : public ImageEncoder {
 public:
-    // Reads and validates every image_encoder.* tensor the encoder uses.
-    static std::unique_ptr<TinyVitEncoder> load(const io::Checkpoint& ckpt);
+    // Reads and validates every image_encoder.* tensor the encoder uses; prepares the weights for
+    // products at `precision` (require_precision() first).
+    static std::unique_ptr<TinyVitEncoder> load(const io::Checkpoint& ckpt, Precision precision = Precision::f32);
     static bool looks_like_tiny_vit(const io::Checkpoint& ckpt);
 
     Tensor encode(const Tensor& input) const override;
     std::string name() const override { return "TinyViT-5M (MobileSAM)"; }
 
 private:
+    Precision precision_ = Precision::f32;
     ConvBN embed1_, embed2_;
     std::vector<TinyVitStage> stages_;
-    Tensor neck_conv1_, neck_norm1_w_, neck_norm1_b_, neck_conv2_, neck_norm2_w_, neck_norm2_b_;
+    ops::LinearWeights neck_conv1_;
+    Tensor neck_norm1_w_, neck_norm1_b_, neck_conv2_, neck_norm2_w_, neck_norm2_b_;
 };
 
 }  // namespace sam

@@ -6,7 +6,7 @@
 #include <functional>
 #include <utility>
 
-#include "tensor/fast_math.hpp"
+#include "models/vit_kernels.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam {
@@ -143,45 +143,7 @@ Unit unit_of(int64_t N, int64_t items) {
     return {1, std::clamp<int64_t>(kScoreBudget / N, 16, N)};
 }
 
-// Softmax over the keys of `rows` query rows of S*S-token attention, after adding the decomposed
-// relative position bias (add_decomposed_rel_pos): score[q, (kh, kw)] += rel_h[q, kh] + rel_w[q, kw],
-// where rel_h[q, kh] = rel[q][qh - kh + S-1] and rel_w[q, kw] = rel[q][2S-1 + qw - kw + S-1]
-// (rel = q · [table_h; table_w]^T). The rows are left unnormalised (exp(x - max)); inv_sum gets
-// 1 / sum per row, applied to the much smaller product with V.
-void softmax_rel_pos(float* x, const float* rel, float* inv_sum, int64_t rows, int64_t first_query, int64_t S) {
-    const int64_t N = S * S, R = 2 * S - 1;
-#pragma omp parallel
-    {
-        std::vector<float> bias_w(S);
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < rows; ++i) {
-            const int64_t q = (first_query + i) % N, qh = q / S, qw = q % S;
-            float* xr = x + i * N;
-            const float* rh = rel + i * 2 * R;
-            const float* rw = rh + R;
-            for (int64_t kw = 0; kw < S; ++kw) bias_w[kw] = rw[qw - kw + S - 1];
-            float mx = -INFINITY;
-            for (int64_t kh = 0; kh < S; ++kh) {
-                const float bh = rh[qh - kh + S - 1];
-                float* xk = xr + kh * S;
-                const float* bw = bias_w.data();
-#pragma omp simd reduction(max : mx)
-                for (int64_t kw = 0; kw < S; ++kw) {
-                    const float v = xk[kw] + bh + bw[kw];
-                    xk[kw] = v;
-                    mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
-                }
-            }
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t k = 0; k < N; ++k) {
-                xr[k] = fast_exp(xr[k] - mx);
-                sum += xr[k];
-            }
-            inv_sum[i] = 1.0f / sum;
-        }
-    }
-}
+const VitKernels& kernels() { return isa::pick(isa_v2::vit_kernels, isa_v3::vit_kernels, isa_v4::vit_kernels); }
 
 }  // namespace
 
@@ -226,16 +188,13 @@ void VitEncoder::init(const VitWeightSource& src) {
         b.size = b.global ? G : cfg_.window;
         b.norm1_w = bget("norm1.weight", vec);
         b.norm1_b = bget("norm1.bias", vec);
-        b.qkv_w = bget("attn.qkv.weight", {3 * E, E});
-        b.qkv_b = bget("attn.qkv.bias", {3 * E});
-        b.proj_w = bget("attn.proj.weight", {E, E});
-        b.proj_b = bget("attn.proj.bias", vec);
+        b.qkv = ops::prepare_linear(bget("attn.qkv.weight", {3 * E, E}), bget("attn.qkv.bias", {3 * E}), precision_);
+        b.proj = ops::prepare_linear(bget("attn.proj.weight", {E, E}), bget("attn.proj.bias", vec), precision_);
         b.norm2_w = bget("norm2.weight", vec);
         b.norm2_b = bget("norm2.bias", vec);
-        b.lin1_w = bget("mlp.lin1.weight", {kMlpRatio * E, E});
-        b.lin1_b = bget("mlp.lin1.bias", {kMlpRatio * E});
-        b.lin2_w = bget("mlp.lin2.weight", {E, kMlpRatio * E});
-        b.lin2_b = bget("mlp.lin2.bias", vec);
+        b.lin1 = ops::prepare_linear(bget("mlp.lin1.weight", {kMlpRatio * E, E}), bget("mlp.lin1.bias", {kMlpRatio * E}),
+                                     precision_);
+        b.lin2 = ops::prepare_linear(bget("mlp.lin2.weight", {E, kMlpRatio * E}), bget("mlp.lin2.bias", vec), precision_);
         // Both tables, resized to the attention size (get_rel_pos), side by side: one product
         // with q gives the h and the w terms. Small (a few hundred rows), so a copy is fine.
         const int64_t rows = src.shape(block_key(i, "attn.rel_pos_h"))[0], R = 2 * b.size - 1;
@@ -246,7 +205,7 @@ void VitEncoder::init(const VitWeightSource& src) {
         std::memcpy(b.rel_pos.data + R * hd, rw.data, sizeof(float) * R * hd);
     }
 
-    neck_conv1_ = get("neck.0.weight", {O, E, 1, 1});
+    neck_conv1_ = ops::prepare_linear(get("neck.0.weight", {O, E, 1, 1}), Tensor(), precision_);
     neck_norm1_w_ = get("neck.1.weight", {O});
     neck_norm1_b_ = get("neck.1.bias", {O});
     neck_conv2_ = get("neck.2.weight", {O, O, 3, 3});
@@ -254,14 +213,18 @@ void VitEncoder::init(const VitWeightSource& src) {
     neck_norm2_b_ = get("neck.3.bias", {O});
 }
 
-std::unique_ptr<VitEncoder> VitEncoder::load(const io::Checkpoint& ckpt) {
+std::unique_ptr<VitEncoder> VitEncoder::load(const io::Checkpoint& ckpt, Precision precision) {
+    require_precision(precision);
     std::unique_ptr<VitEncoder> enc(new VitEncoder());
+    enc->precision_ = precision;
     enc->init(source_of(ckpt));
     return enc;
 }
 
-std::unique_ptr<VitEncoder> VitEncoder::load(const TensorMap& tensors) {
+std::unique_ptr<VitEncoder> VitEncoder::load(const TensorMap& tensors, Precision precision) {
+    require_precision(precision);
     std::unique_ptr<VitEncoder> enc(new VitEncoder());
+    enc->precision_ = precision;
     enc->init(source_of(tensors));
     return enc;
 }
@@ -283,6 +246,7 @@ struct VitEncoder::Scratch {
     Tensor inv_sum;   // [items * N] 1 / softmax sum per query
     Tensor scores;    // the attention scores of one unit of work
     Tensor rel;       // [unit rows, 2 * (2S-1)] q · rel-pos tables of one unit
+    std::unique_ptr<bf16_t[]> tok16, big16;  // bf16: the MLP's input and hidden activations
 };
 
 // One block's attention: norm1(x) in `tok`, result (before proj) merged back into `tok` as [G*G, E].
@@ -291,18 +255,10 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
     const int64_t nW = (G + S - 1) / S, B = nW * nW, N = S * S, rows = B * N, items = B * nH;
     const int64_t R2 = 2 * (2 * S - 1);
 
-    ops::linear(s.tok.data, rows, b.qkv_w, b.qkv_b, s.big.data);
+    ops::linear(b.qkv, {s.tok.data, nullptr, s.big.data}, rows);
     // [rows, 3, nH, hd] -> [3, B * nH, N, hd] so each (window, head) is one contiguous matrix.
     float* heads = s.heads.data;
-    const float* qkv = s.big.data;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t w = r / N, n = r % N;
-        for (int64_t t = 0; t < 3; ++t)
-            for (int64_t h = 0; h < nH; ++h)
-                std::memcpy(heads + ((t * items + w * nH + h) * N + n) * hd, qkv + r * 3 * E + (t * nH + h) * hd,
-                            sizeof(float) * hd);
-    }
+    kernels().split_heads(s.big.data, rows, N, nH, hd, heads);
     float* q = heads;
     const float* k = heads + items * N * hd;
     const float* v = heads + 2 * items * N * hd;
@@ -329,7 +285,7 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
         sc.a = qa, sc.b = k + i0 * N * hd, sc.c = scores;
         sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true, sc.alpha = scale;
         ops::matmul(sc);
-        softmax_rel_pos(scores, rel, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
+        kernels().softmax_rel_pos(scores, rel, s.inv_sum.data + i0 * N + r0, count * m, r0, S);
         // out = exp-scores · v, into q's rows, which no later unit reads.
         ops::MatmulArgs ov;
         ov.a = scores, ov.b = v + i0 * N * hd, ov.c = qa;
@@ -338,21 +294,7 @@ void VitEncoder::attention(const VitBlock& b, Scratch& s) const {
     }
 
     // [B, nH, N, hd] -> tokens [G*G, E], dropping the window padding and normalising the softmax.
-    float* merged = s.tok.data;
-    const float* inv = s.inv_sum.data;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < G * G; ++t) {
-        const int64_t y = t / G, x = t % G;
-        const int64_t w = (y / S) * nW + x / S, n = (y % S) * S + x % S;
-        for (int64_t h = 0; h < nH; ++h) {
-            const int64_t item = w * nH + h;
-            const float* src = q + (item * N + n) * hd;
-            const float f = inv[item * N + n];
-            float* dst = merged + t * E + h * hd;
-#pragma omp simd
-            for (int64_t d = 0; d < hd; ++d) dst[d] = src[d] * f;
-        }
-    }
+    kernels().merge_heads(q, s.inv_sum.data, G, S, nH, hd, s.tok.data);
 }
 
 Tensor VitEncoder::encode(const Tensor& input) const {
@@ -379,11 +321,17 @@ Tensor VitEncoder::encode(const Tensor& input) const {
     s.inv_sum = Tensor::empty({max_rows * cfg_.heads});
     s.scores = Tensor::empty({max_scores});
     s.rel = Tensor::empty({max_rel});
+    const bool bf16 = precision_ == Precision::bf16;
+    if (bf16) {
+        s.tok16 = std::make_unique_for_overwrite<bf16_t[]>(static_cast<size_t>(T * E));
+        s.big16 = std::make_unique_for_overwrite<bf16_t[]>(static_cast<size_t>(T * kMlpRatio * E));
+    }
 
     // Patch embedding with the absolute position embedding fused in as the residual.
     ops::Conv2dArgs pe;
     pe.x = input.data, pe.y = s.x.data, pe.H = img, pe.W = img, pe.C_in = 3, pe.C_out = E;
     pe.kh = pe.kw = pe.stride = cfg_.patch, pe.weight = &patch_w_, pe.bias = &patch_b_, pe.add = pos_embed_.data;
+    pe.precision = precision_;
     ops::conv2d(pe);
 
     for (const VitBlock& b : blocks_) {
@@ -407,22 +355,29 @@ Tensor VitEncoder::encode(const Tensor& input) const {
             }
         }
         attention(b, s);
-        ops::linear(s.tok.data, T, b.proj_w, b.proj_b, s.x2.data, ops::Act::None, s.x.data);
+        ops::linear(b.proj, {s.tok.data, nullptr, s.x2.data}, T, ops::Act::None, s.x.data);
         std::swap(s.x, s.x2);
-        ops::layer_norm(s.x.data, T, E, b.norm2_w.data, b.norm2_b.data, kNormEps, s.tok.data);
-        ops::linear(s.tok.data, T, b.lin1_w, b.lin1_b, s.big.data, ops::Act::Gelu);
-        ops::linear(s.big.data, T, b.lin2_w, b.lin2_b, s.x2.data, ops::Act::None, s.x.data);
+        if (bf16) {  // the MLP's input and hidden activations in bfloat16
+            ops::layer_norm_bf16(s.x.data, T, E, b.norm2_w.data, b.norm2_b.data, kNormEps, s.tok16.get());
+            ops::linear(b.lin1, {nullptr, s.tok16.get(), nullptr, s.big16.get()}, T, ops::Act::Gelu);
+            ops::linear(b.lin2, {nullptr, s.big16.get(), s.x2.data}, T, ops::Act::None, s.x.data);
+        } else {
+            ops::layer_norm(s.x.data, T, E, b.norm2_w.data, b.norm2_b.data, kNormEps, s.tok.data);
+            ops::linear(b.lin1, {s.tok.data, nullptr, s.big.data}, T, ops::Act::Gelu);
+            ops::linear(b.lin2, {s.big.data, nullptr, s.x2.data}, T, ops::Act::None, s.x.data);
+        }
         std::swap(s.x, s.x2);
     }
 
     // Neck: 1x1 conv (a product over pixels), LayerNorm2d, 3x3 conv, LayerNorm2d, then channels-first.
     float* y = s.big.data;
     float* y2 = s.big.data + T * O;
-    ops::linear(s.x.data, T, neck_conv1_.reshaped({O, E}), Tensor(), y);
+    ops::linear(neck_conv1_, {s.x.data, nullptr, y}, T);
     ops::layer_norm(y, T, O, neck_norm1_w_.data, neck_norm1_b_.data, kNormEps, y);
     ops::Conv2dArgs c3;
     c3.x = y, c3.y = y2, c3.H = G, c3.W = G, c3.C_in = O, c3.C_out = O, c3.kh = c3.kw = 3, c3.pad = 1;
     c3.weight = &neck_conv2_;
+    c3.precision = precision_;
     ops::conv2d(c3);
     ops::layer_norm(y2, T, O, neck_norm2_w_.data, neck_norm2_b_.data, kNormEps, y2);
     Tensor out = Tensor::empty({O, G, G});

@@ -3,7 +3,8 @@
 // windowed (14x14, zero-padded to a multiple of the window) or global attention and decomposed
 // relative position embeddings, then the neck (1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d).
 // Activations stay channels-last ([H, W, C] == tokens [H*W, C]); the weights stay the
-// checkpoint's memory-mapped views (ViT-H is 2.4 GB: no second copy).
+// checkpoint's memory-mapped views (ViT-H is 2.4 GB: no second copy; bf16 adds a half-size
+// bfloat16 copy of the linear layers).
 #pragma once
 
 #include <map>
@@ -14,6 +15,8 @@
 #include "io/checkpoint.hpp"
 #include "models/image_encoder.hpp"
 #include "models/tensor_map.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/precision.hpp"
 
 namespace sam {
 
@@ -39,16 +42,17 @@ struct VitWeightSource;  // checkpoint or TensorMap, behind one interface (vit_e
 struct VitBlock {
     bool global = false;
     int64_t size = 0;  // attention side in tokens: the window, or the whole grid when global
-    Tensor norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b;
-    Tensor norm2_w, norm2_b, lin1_w, lin1_b, lin2_w, lin2_b;
+    Tensor norm1_w, norm1_b, norm2_w, norm2_b;
+    ops::LinearWeights qkv, proj, lin1, lin2;
     Tensor rel_pos;  // [2 * (2*size-1), head_dim]: rel_pos_h rows then rel_pos_w rows, resized to size
 };
 
 class VitEncoder : public ImageEncoder {
 public:
-    // Validates every image_encoder.* tensor's shape against the inferred config.
-    static std::unique_ptr<VitEncoder> load(const io::Checkpoint& ckpt);
-    static std::unique_ptr<VitEncoder> load(const TensorMap& tensors);
+    // Validates every image_encoder.* tensor's shape against the inferred config; prepares the
+    // weights for products at `precision` (bf16 keeps a bfloat16 copy of the linear layers).
+    static std::unique_ptr<VitEncoder> load(const io::Checkpoint& ckpt, Precision precision = Precision::f32);
+    static std::unique_ptr<VitEncoder> load(const TensorMap& tensors, Precision precision = Precision::f32);
 
     Tensor encode(const Tensor& input) const override;
     // "SAM ViT-B", "SAM ViT-L", "SAM ViT-H" for those configs, else
@@ -62,10 +66,12 @@ private:
     void attention(const VitBlock& b, Scratch& s) const;
 
     VitConfig cfg_;
+    Precision precision_ = Precision::f32;
     int64_t grid_ = 0;  // tokens per side: img_size / patch
     Tensor patch_w_, patch_b_, pos_embed_;
     std::vector<VitBlock> blocks_;
-    Tensor neck_conv1_, neck_norm1_w_, neck_norm1_b_, neck_conv2_, neck_norm2_w_, neck_norm2_b_;
+    ops::LinearWeights neck_conv1_;
+    Tensor neck_norm1_w_, neck_norm1_b_, neck_conv2_, neck_norm2_w_, neck_norm2_b_;
 };
 
 }  // namespace sam

@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "onnx/op_util.hpp"
-#include "tensor/fast_math.hpp"
 #include "tensor/ops.hpp"
 
 namespace sam::onnx {
@@ -360,41 +359,6 @@ static void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner
     for (int d = axis + 1; d < static_cast<int>(s.size()); ++d) inner *= s[d];
 }
 
-// Softmax of rows shorter than a vector (SAM's image-to-token attention: 7 keys per row): a
-// block of 16 rows is turned so that each vector lane holds one row, instead of one mostly
-// masked vector per row.
-static void softmax_short_rows(const float* src, float* dst, int64_t rows, int64_t n) {
-    constexpr int64_t L = 16;
-#pragma omp parallel for schedule(static) if (rows * n > 32768)
-    for (int64_t r0 = 0; r0 < rows; r0 += L) {
-        const int64_t m = std::min(L, rows - r0);
-        const float* x = src + r0 * n;
-        float* y = dst + r0 * n;
-        alignas(64) float t[L][L];  // t[k][row]
-        alignas(64) float mx[L], sum[L];
-        for (int64_t r = 0; r < L; ++r)
-            for (int64_t k = 0; k < n; ++k) t[k][r] = r < m ? x[r * n + k] : 0.0f;
-#pragma omp simd
-        for (int64_t r = 0; r < L; ++r) {
-            mx[r] = t[0][r];
-            sum[r] = 0.0f;
-        }
-        for (int64_t k = 1; k < n; ++k)
-#pragma omp simd
-            for (int64_t r = 0; r < L; ++r) mx[r] = mx[r] > t[k][r] ? mx[r] : t[k][r];
-        for (int64_t k = 0; k < n; ++k)
-#pragma omp simd
-            for (int64_t r = 0; r < L; ++r) {
-                t[k][r] = fast_exp(t[k][r] - mx[r]);
-                sum[r] += t[k][r];
-            }
-#pragma omp simd
-        for (int64_t r = 0; r < L; ++r) sum[r] = 1.0f / sum[r];
-        for (int64_t r = 0; r < m; ++r)
-            for (int64_t k = 0; k < n; ++k) y[r * n + k] = t[k][r] * sum[r];
-    }
-}
-
 static void op_softmax(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     const Value& x = arg(node, in, 0);
     expect_float(node, x, "input");
@@ -402,11 +366,6 @@ static void op_softmax(const Node& node, const std::vector<const Value*>& in, st
     Value y = Value::alloc(DType::Float, x.shape);
     int64_t outer, inner, n = x.shape[axis];
     outer_inner(x.shape, axis, outer, inner);
-    if (inner == 1 && n <= 16) {
-        softmax_short_rows(x.data<float>(), y.data<float>(), outer, n);
-        out[0] = std::move(y);
-        return;
-    }
     std::memcpy(y.ptr, x.ptr, static_cast<size_t>(x.numel()) * sizeof(float));
     if (inner == 1) {
         ops::softmax_rows(y.data<float>(), outer, n);

@@ -20,6 +20,7 @@ const std::vector<EnvDoc>& env_docs() {
         {"MODEL_CONFIG", "Label Studio's SAM 2 backend name: its config (e.g. configs/sam2.1/sam2.1_hiera_t.yaml), "
                          "only checked against the checkpoint's size"},
         {"MODEL_DIR", "folder of the default checkpoints (default models)"},
+        {"PRECISION", "fp32 (default) or bf16: the image encoder's products (bf16 needs AVX512-BF16 or AMX)"},
         {"MODEL_VERSION", "model version reported to Label Studio (default SamMLBackend-v0.0.1)"},
         {"LABEL_STUDIO_URL", "Label Studio base URL, for uploaded and cloud images; set with LABEL_STUDIO_API_KEY"},
         {"LABEL_STUDIO_HOST", "same as LABEL_STUDIO_URL (older name)"},
@@ -40,6 +41,8 @@ const std::vector<EnvDoc>& env_docs() {
         {"THREADS", "request worker threads: JSON, clicks on cached images, /setup (default 8)"},
         {"IMAGE_WORKERS", "threads that download, decode and encode new images (default 4)"},
         {"IMAGE_QUEUE", "predictions waiting for an image worker; more get 503 (default 64)"},
+        {"OMP_NUM_THREADS", "compute threads (default: the CPUs this process may use, cgroup quota included)"},
+        {"SAM_ISA", "v2, v3 or v4: force the instruction set of the compute kernels (default: the CPU's best)"},
         {"MAX_BODY_MB", "larger request bodies get 413, in MiB (default 16)"},
         {"PREFETCH_QUEUE", "images waiting for a background embedding; more are dropped (default 4)"},
         {"HEADER_TIMEOUT", "seconds a client has for a request's line and headers, in total (default 5)"},
@@ -132,6 +135,7 @@ ServerConfig config_from_env() {
     // Label Studio's SAM 2 backend has no SAM_CHOICE: its MODEL_CHECKPOINT alone means SAM 2.
     if (!env("SAM_CHOICE") && !c.model_checkpoint.empty()) c.model.sam_choice = "SAM2";
     set_str(c.model_dir, "MODEL_DIR");
+    if (const char* v = env("PRECISION")) c.model.precision = parse_precision(v);
     set_str(c.model_version, "MODEL_VERSION");
     // The first name is the one the Python example documents; the second is its older alias.
     set_str(c.label_studio_url, "LABEL_STUDIO_HOST");

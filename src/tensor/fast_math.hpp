@@ -1,4 +1,6 @@
-// Inline math for hot loops that must vectorise (libm calls would not).
+// Inline math for hot loops that must vectorise (libm calls would not). Always inlined: the
+// per-ISA kernel objects (tensor/isa.hpp) must not leave an out-of-line copy that the linker
+// could hand to code built for a lower level.
 #pragma once
 
 #include <cmath>
@@ -8,7 +10,7 @@
 namespace sam {
 
 // exp(x) for softmax: float32 range reduction and a degree-6 polynomial, about 1 ulp.
-inline float fast_exp(float x) {
+[[gnu::always_inline]] inline float fast_exp(float x) {
     x = x < -87.0f ? -87.0f : x;
     // Round to nearest by the 1.5 * 2^23 trick: GCC does not vectorise std::floor without
     // -fno-trapping-math, and one scalar call in the loop keeps the whole loop scalar.
@@ -26,5 +28,32 @@ inline float fast_exp(float x) {
     std::memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
+
+// x[j] = exp(x[j] - mx) for a row whose maximum is mx (a softmax's numerators); returns the sum.
+[[gnu::always_inline]] inline float exp_shifted(float* x, int64_t n, float mx) {
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) {
+        x[j] = fast_exp(x[j] - mx);
+        sum += x[j];
+    }
+    return sum;
+}
+
+// erf(x) by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7), on fast_exp.
+[[gnu::always_inline]] inline float fast_erf(float x) {
+    const float a = x < 0 ? -x : x;
+    const float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    const float e = 1.0f - p * t * fast_exp(-a * a);
+    return x < 0 ? -e : e;
+}
+
+// The exact (erf) GELU of torch.nn.GELU(), to float32 noise.
+[[gnu::always_inline]] inline float fast_gelu(float x) { return 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f)); }
 
 }  // namespace sam

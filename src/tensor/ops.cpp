@@ -15,7 +15,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "tensor/fast_math.hpp"
+#include "tensor/ops_kernels.hpp"
 
 namespace sam::ops {
 namespace {
@@ -24,6 +24,8 @@ using dnnl::memory;
 using dims = memory::dims;
 using dt = memory::data_type;
 using tag = memory::format_tag;
+
+const OpsKernels& kernels() { return isa::pick(isa_v2::ops_kernels, isa_v3::ops_kernels, isa_v4::ops_kernels); }
 
 const dnnl::engine& engine() {
     static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
@@ -130,8 +132,17 @@ int post_op_add_index(Act act, bool add_before_act) {
 
 struct MatmulPrimitive {
     dnnl::matmul prim;
-    memory::desc src, weights, bias, dst;
+    memory::desc src, weights, bias, dst, add;
 };
+
+// Scratch for a float32 operand converted to bfloat16, one per thread, kept between calls.
+bf16_t* bf16_scratch(size_t n) {
+    thread_local std::vector<bf16_t> buf;
+    if (buf.size() < n) buf.resize(n);
+    return buf.data();
+}
+
+dt dtype(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
 
 }  // namespace
 
@@ -139,19 +150,23 @@ void matmul(const MatmulArgs& a) {
     if (a.alpha != 1.0f && a.bias)
         throw std::invalid_argument("ops::matmul: alpha with bias is ambiguous; scale separately");
     const int64_t bb = a.b_batch < 0 ? a.batch : a.b_batch;
+    const bool b16 = a.b16 != nullptr, c16 = a.c16 != nullptr;
+    const bool a16 = a.a16 != nullptr || b16;  // oneDNN multiplies bf16 by bf16 only
+    if (a.a16 && !b16) throw std::invalid_argument("ops::matmul: a bfloat16 A needs a bfloat16 B");
     static Cache<MatmulPrimitive> cache;
     const Key key = key_of({a.batch, bb, a.M, a.K, a.N, a.trans_b, a.bias != nullptr, int(a.act), a.add != nullptr,
-                            a.add_before_act, std::bit_cast<int32_t>(a.alpha)});
+                            a.add_before_act, std::bit_cast<int32_t>(a.alpha), a16 * 4 + b16 * 2 + c16});
     auto p = cache.get(key, [&] {
         MatmulPrimitive m;
-        m.src = memory::desc({a.batch, a.M, a.K}, dt::f32, dims{a.M * a.K, a.K, 1});
-        m.weights = memory::desc({bb, a.K, a.N}, dt::f32,
+        m.src = memory::desc({a.batch, a.M, a.K}, dtype(a16), dims{a.M * a.K, a.K, 1});
+        m.weights = memory::desc({bb, a.K, a.N}, dtype(b16),
                                  a.trans_b ? dims{a.N * a.K, 1, a.K} : dims{a.K * a.N, a.N, 1});
         m.bias = memory::desc({1, 1, a.N}, dt::f32, dims{a.N, a.N, 1});
-        m.dst = memory::desc({a.batch, a.M, a.N}, dt::f32, dims{a.M * a.N, a.N, 1});
+        m.dst = memory::desc({a.batch, a.M, a.N}, dtype(c16), dims{a.M * a.N, a.N, 1});
+        m.add = memory::desc({a.batch, a.M, a.N}, dt::f32, dims{a.M * a.N, a.N, 1});
         dnnl::primitive_attr attr = user_scratchpad();
         dnnl::post_ops po;
-        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, m.dst);
+        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, m.add);
         attr.set_post_ops(po);
         if (a.alpha != 1.0f) attr.set_output_scales(0, {a.alpha});
         auto desc = a.bias ? dnnl::matmul::desc(m.src, m.weights, m.bias, m.dst)
@@ -159,11 +174,18 @@ void matmul(const MatmulArgs& a) {
         m.prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine()));
         return m;
     });
+    const void* a_data = a.a16 ? static_cast<const void*>(a.a16) : static_cast<const void*>(a.a);
+    if (a16 && !a.a16) {
+        bf16_t* converted = bf16_scratch(static_cast<size_t>(a.batch * a.M * a.K));
+        to_bf16(a.a, converted, a.batch * a.M * a.K);
+        a_data = converted;
+    }
     const auto& e = engine();
-    const memory src(p->src, e, const_cast<float*>(a.a)), weights(p->weights, e, const_cast<float*>(a.b)),
-        dst(p->dst, e, a.c);
+    const memory src(p->src, e, const_cast<void*>(a_data)),
+        weights(p->weights, e, b16 ? const_cast<void*>(static_cast<const void*>(a.b16)) : const_cast<float*>(a.b)),
+        dst(p->dst, e, c16 ? static_cast<void*>(a.c16) : static_cast<void*>(a.c));
     const memory bias = a.bias ? memory(p->bias, e, const_cast<float*>(a.bias)) : memory();
-    const memory add = a.add ? memory(p->dst, e, const_cast<float*>(a.add)) : memory();
+    const memory add = a.add ? memory(p->add, e, const_cast<float*>(a.add)) : memory();
     ExecArgs args;
     args.add(DNNL_ARG_SRC, src);
     args.add(DNNL_ARG_WEIGHTS, weights);
@@ -172,6 +194,43 @@ void matmul(const MatmulArgs& a) {
     if (a.add)
         args.add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_add_index(a.act, a.add_before_act)) | DNNL_ARG_SRC_1, add);
     execute(p->prim, args);
+}
+
+LinearWeights prepare_linear(const Tensor& weight, const Tensor& bias, Precision precision) {
+    if (weight.rank() < 2) throw std::invalid_argument("prepare_linear: weight " + weight.shape_string() + " is not a matrix");
+    LinearWeights w;
+    w.weight = weight.reshaped({weight.dim(0), weight.numel() / weight.dim(0)});
+    w.bias = bias;
+    w.precision = precision;
+    if (precision == Precision::bf16) {
+        std::shared_ptr<bf16_t[]> w16(new bf16_t[static_cast<size_t>(w.weight.numel())]);
+        to_bf16(w.weight.data, w16.get(), w.weight.numel());
+        w.weight16 = std::move(w16);
+    }
+    return w;
+}
+
+void linear(const LinearWeights& w, const LinearIO& io, int64_t rows, Act act, const float* residual,
+            bool add_before_act) {
+    if ((io.x16 || io.y16) && w.precision != Precision::bf16)
+        throw std::invalid_argument("ops::linear: bfloat16 input or output for a float32 layer");
+    MatmulArgs m;
+    m.a = io.x;
+    m.a16 = io.x16;
+    m.b = w.weight.data;
+    m.b16 = w.weight16.get();
+    m.c = io.y;
+    m.c16 = io.y16;
+    m.M = rows;
+    m.N = w.out();
+    m.K = w.in();
+    m.trans_b = true;
+    m.b_batch = 1;
+    m.bias = w.bias.defined() ? w.bias.data : nullptr;
+    m.act = act;
+    m.add = residual;
+    m.add_before_act = add_before_act;
+    matmul(m);
 }
 
 void gemm(const float* a, const float* b, float* c, int64_t M, int64_t K, int64_t N, bool trans_b,
@@ -216,7 +275,7 @@ namespace {
 // Keyed by the weight's address; `owner` tells whether that address still holds the same tensor.
 struct ConvPrimitive {
     dnnl::convolution_forward prim;
-    memory::desc src, dst, bias;
+    memory::desc src, dst, bias, add;
     memory weights;
     std::weak_ptr<const void> owner;
 };
@@ -232,10 +291,13 @@ void conv2d(const Conv2dArgs& a) {
     const int64_t Ho = conv_out_size(a.H, a.kh, a.stride, a.pad_rows ? a.pad : 0);
     const int64_t Wo = conv_out_size(a.W, a.kw, a.stride, a.pad);
     const bool has_bias = a.bias && a.bias->defined();
+    const bool bf16 = a.precision == Precision::bf16, y16 = a.y16 != nullptr;
+    if ((a.x16 || y16) && !bf16) throw std::invalid_argument("ops::conv2d: bfloat16 input or output needs precision bf16");
     static std::mutex mutex;
     static std::unordered_map<Key, std::shared_ptr<const ConvPrimitive>, KeyHash> cache;
     const Key key = key_of({reinterpret_cast<int64_t>(w.data), a.H, a.W, a.C_in, a.C_out, a.kh, a.kw, a.stride,
-                              a.pad, a.pad_rows, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act});
+                              a.pad, a.pad_rows, a.groups, has_bias, int(a.act), a.add != nullptr, a.add_before_act,
+                              bf16 * 2 + y16});
     std::shared_ptr<const ConvPrimitive> p;
     {
         std::lock_guard<std::mutex> lock(mutex);
@@ -245,16 +307,17 @@ void conv2d(const Conv2dArgs& a) {
     if (!p) {
         auto c = std::make_shared<ConvPrimitive>();
         const auto& e = engine();
-        c->src = memory::desc({1, a.C_in, a.H, a.W}, dt::f32, tag::nhwc);
-        c->dst = memory::desc({1, a.C_out, Ho, Wo}, dt::f32, tag::nhwc);
+        c->src = memory::desc({1, a.C_in, a.H, a.W}, dtype(bf16), tag::nhwc);
+        c->dst = memory::desc({1, a.C_out, Ho, Wo}, dtype(y16), tag::nhwc);
+        c->add = memory::desc({1, a.C_out, Ho, Wo}, dt::f32, tag::nhwc);
         c->bias = memory::desc({a.C_out}, dt::f32, tag::a);
         dims wdims = a.groups == 1 ? dims{a.C_out, a.C_in, a.kh, a.kw}
                                    : dims{a.groups, a.C_out / a.groups, a.C_in / a.groups, a.kh, a.kw};
         memory::desc w_user(wdims, dt::f32, a.groups == 1 ? tag::oihw : tag::goihw);
-        memory::desc w_any(wdims, dt::f32, tag::any);
+        memory::desc w_any(wdims, dtype(bf16), tag::any);
         dnnl::primitive_attr attr = user_scratchpad();
         dnnl::post_ops po;
-        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, c->dst);
+        append_post_ops(po, a.act, a.add != nullptr, a.add_before_act, c->add);
         attr.set_post_ops(po);
         dims strides{a.stride, a.stride}, pad{a.pad_rows ? a.pad : 0, a.pad};
         auto desc = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
@@ -274,10 +337,17 @@ void conv2d(const Conv2dArgs& a) {
         std::lock_guard<std::mutex> lock(mutex);
         cache[key] = c;
     }
+    const void* x_data = a.x16 ? static_cast<const void*>(a.x16) : static_cast<const void*>(a.x);
+    if (bf16 && !a.x16) {
+        bf16_t* converted = bf16_scratch(static_cast<size_t>(a.H * a.W * a.C_in));
+        to_bf16(a.x, converted, a.H * a.W * a.C_in);
+        x_data = converted;
+    }
     const auto& e = engine();
-    const memory src(p->src, e, const_cast<float*>(a.x)), dst(p->dst, e, a.y);
+    const memory src(p->src, e, const_cast<void*>(x_data)),
+        dst(p->dst, e, y16 ? static_cast<void*>(a.y16) : static_cast<void*>(a.y));
     const memory bias = has_bias ? memory(p->bias, e, a.bias->data) : memory();
-    const memory add = a.add ? memory(p->dst, e, const_cast<float*>(a.add)) : memory();
+    const memory add = a.add ? memory(p->add, e, const_cast<float*>(a.add)) : memory();
     ExecArgs args;
     args.add(DNNL_ARG_SRC, src);
     args.add(DNNL_ARG_WEIGHTS, p->weights);
@@ -290,54 +360,23 @@ void conv2d(const Conv2dArgs& a) {
 
 void layer_norm(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
                 float* y) {
-#pragma omp parallel for schedule(static) if (rows * C > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * C;
-        float* yr = y + r * C;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < C; ++c) sum += xr[c];
-        const float mean = sum / C;
-        float sq = 0;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t c = 0; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
-        const float inv = 1.0f / std::sqrt(sq / C + eps);
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
-    }
+    kernels().layer_norm(x, rows, C, gamma, beta, eps, y);
+}
+
+void layer_norm_bf16(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                     bf16_t* y) {
+    kernels().layer_norm_bf16(x, rows, C, gamma, beta, eps, y);
+}
+
+void to_bf16(const float* x, bf16_t* y, int64_t n) { kernels().to_bf16(x, y, n); }
+
+void layer_norm_gelu(const float* x, int64_t rows, int64_t C, const float* gamma, const float* beta, float eps,
+                     float* y) {
+    kernels().layer_norm_gelu(x, rows, C, gamma, beta, eps, y);
 }
 
 void softmax_rows(float* x, int64_t rows, int64_t cols, float scale, const float* bias, int64_t bias_rows) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-        float* xr = x + r * cols;
-        const float* br = bias ? bias + (r % bias_rows) * cols : nullptr;
-        float mx = -INFINITY;
-        if (br) {
-#pragma omp simd reduction(max : mx)
-            for (int64_t c = 0; c < cols; ++c) {
-                const float v = xr[c] * scale + br[c];
-                xr[c] = v;
-                mx = mx > v ? mx : v;  // std::max on the stored value keeps GCC 12 from vectorising
-            }
-        } else {
-#pragma omp simd reduction(max : mx)
-            for (int64_t c = 0; c < cols; ++c) {
-                const float v = xr[c] * scale;
-                xr[c] = v;
-                mx = mx > v ? mx : v;
-            }
-        }
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < cols; ++c) {
-            xr[c] = fast_exp(xr[c] - mx);
-            sum += xr[c];
-        }
-        const float inv = 1.0f / sum;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) xr[c] *= inv;
-    }
+    kernels().softmax_rows(x, rows, cols, scale, bias, bias_rows);
 }
 
 void gelu(float* x, int64_t n) {
@@ -354,24 +393,11 @@ void gelu(float* x, int64_t n) {
     execute(*p, args);
 }
 
-void relu(float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
-}
+void relu(float* x, int64_t n) { kernels().relu(x, n); }
 
-void add(const float* a, const float* b, float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
-}
+void add(const float* a, const float* b, float* y, int64_t n) { kernels().add(a, b, y, n); }
 
-void transpose(const float* x, int64_t rows, int64_t cols, float* y) {
-    constexpr int64_t B = 32;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > 65536)
-    for (int64_t r0 = 0; r0 < rows; r0 += B)
-        for (int64_t c0 = 0; c0 < cols; c0 += B)
-            for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
-                for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) y[c * rows + r] = x[r * cols + c];
-}
+void transpose(const float* x, int64_t rows, int64_t cols, float* y) { kernels().transpose(x, rows, cols, y); }
 
 void fold_batchnorm(Tensor& weight, Tensor& bias, const Tensor& bn_weight, const Tensor& bn_bias,
                     const Tensor& bn_mean, const Tensor& bn_var, float eps) {

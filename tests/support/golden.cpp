@@ -197,4 +197,85 @@ DiffStats diff(const float* a, const float* b, int64_t n) {
     return s;
 }
 
+namespace {
+
+struct Taps {
+    int i0, i1;
+    double w0, w1;
+};
+Taps taps(int in, int out, int j) {
+    double src = std::max(0.0, static_cast<double>(in) / out * (j + 0.5) - 0.5);
+    int i0 = static_cast<int>(src);
+    return {i0, i0 + (i0 < in - 1 ? 1 : 0), 1 - (src - i0), src - i0};
+}
+
+}  // namespace
+
+std::vector<double> full_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w) {
+    std::vector<double> frame(static_cast<size_t>(input_h) * input_w);
+    for (int y = 0; y < input_h; ++y)
+        for (int x = 0; x < input_w; ++x) {
+            Taps ty = taps(256, 1024, y), tx = taps(256, 1024, x);
+            auto at = [&](int r, int c) { return static_cast<double>(lowres[r * 256 + c]); };
+            frame[static_cast<size_t>(y) * input_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                                          (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    std::vector<double> out(static_cast<size_t>(orig_h) * orig_w);
+    for (int y = 0; y < orig_h; ++y)
+        for (int x = 0; x < orig_w; ++x) {
+            Taps ty = taps(input_h, orig_h, y), tx = taps(input_w, orig_w, x);
+            auto at = [&](int r, int c) { return frame[static_cast<size_t>(r) * input_w + c]; };
+            out[static_cast<size_t>(y) * orig_w + x] = (at(ty.i0, tx.i0) * tx.w0 + at(ty.i0, tx.i1) * tx.w1) * ty.w0 +
+                                                       (at(ty.i1, tx.i0) * tx.w0 + at(ty.i1, tx.i1) * tx.w1) * ty.w1;
+        }
+    return out;
+}
+
+sam::ImageEmbedding golden_embedding(const std::string& dir, const nlohmann::json& info) {
+    sam::ImageEmbedding e;
+    e.features = load_npy(dir + "embedding.npy").reshaped({256, 64, 64});
+    e.orig_h = info["original_size_hw"][0];
+    e.orig_w = info["original_size_hw"][1];
+    e.input_h = info["input_size_hw"][0];
+    e.input_w = info["input_size_hw"][1];
+    return e;
+}
+
+sam::Prompt golden_prompt(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c) {
+    sam::Prompt p;
+    if (!c["points"].is_null())
+        for (size_t i = 0; i < c["points"].size(); ++i)
+            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
+    if (!c["box"].is_null())
+        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
+                               c["box"][3].get<float>()};
+    p.multimask = c["multimask"];
+    if (c.contains("mask_input_from")) {
+        // The best mask (highest predicted IoU) of the named case's reference low-res logits.
+        for (const auto& other : info["cases"]) {
+            if (other["name"] != c["mask_input_from"]) continue;
+            const sam::Tensor lowres = load_npy(dir + other["lowres_file"].get<std::string>());
+            const auto& iou = other["iou_predictions"];
+            int best = 0;
+            for (size_t i = 1; i < iou.size(); ++i)
+                if (iou[i].get<double>() > iou[best].get<double>()) best = static_cast<int>(i);
+            p.mask_input = sam::Tensor::empty({1, 256, 256});
+            std::memcpy(p.mask_input.data, lowres.data + best * 256 * 256, 256 * 256 * sizeof(float));
+        }
+        if (!p.mask_input.defined()) throw std::runtime_error("no case named " + c["mask_input_from"].dump());
+    }
+    return p;
+}
+
+sam::Tensor sam_input_from_png(const std::string& path) {
+    const RgbPng png = load_png_rgb(path);
+    const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
+    sam::Tensor t = sam::Tensor::zeros({1024, 1024, 3});
+    for (int y = 0; y < png.height; ++y)
+        for (int x = 0; x < png.width; ++x)
+            for (int c = 0; c < 3; ++c)
+                t.data[(y * 1024 + x) * 3 + c] = (png.pixels[(y * png.width + x) * 3 + c] - mean[c]) / std[c];
+    return t;
+}
+
 }  // namespace samtest

@@ -48,6 +48,18 @@ struct Stats {
     double mean = 0, std = 0, absmax = 0, l2 = 0;
 };
 Stats stats_of(const float* x, int64_t n);
+// The reference's postprocess_masks written the plain way, in double: low-res logits [256, 256]
+// to the original size, to tell how far from 0 each full-size pixel's logit is.
+std::vector<double> full_logits(const float* lowres, int input_h, int input_w, int orig_h, int orig_w);
+
+// A golden case folder's reference embedding (embedding.npy) with the sizes of its case.json.
+sam::ImageEmbedding golden_embedding(const std::string& dir, const nlohmann::json& info);
+// One prompt case of a case.json; `mask_input_from` becomes the named case's best reference
+// low-res logits (read from dir).
+sam::Prompt golden_prompt(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c);
+// The encoder input from a reference resized.png: SAM's pixel normalisation, zero-padded at the
+// bottom and right to 1024x1024, channels-last.
+sam::Tensor sam_input_from_png(const std::string& path);
 
 struct DiffStats {
     double max_abs = 0, mean_abs = 0;
