@@ -35,6 +35,20 @@ std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt) {
                          " tensors)");
 }
 
+// One loading step on `path`: every error names the file, also out of memory and the errors
+// of layers that do not know it.
+template <class F>
+auto from_file(const std::string& path, F&& load) -> decltype(load()) {
+    try {
+        return load();
+    } catch (const std::bad_alloc&) {
+        throw ModelLoadError(path + ": out of memory while loading the model");
+    } catch (const std::exception& e) {
+        const std::string msg = e.what();
+        throw ModelLoadError(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
+    }
+}
+
 template <class Decoder>
 std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, const std::string& what) {
     return std::make_unique<Predictor<Decoder>>(std::move(encoder), std::move(decoder), what);
@@ -50,10 +64,10 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
             const std::string& path = mobile ? choice.mobilesam_checkpoint : choice.vith_checkpoint;
             require_file(path, mobile ? "MobileSAM checkpoint" : "SAM ViT checkpoint",
                          mobile ? "MOBILESAM_CHECKPOINT" : "VITH_CHECKPOINT");
-            const auto ckpt = io::Checkpoint::open(path);
-            auto encoder = load_encoder(ckpt);
+            const auto ckpt = from_file(path, [&] { return io::Checkpoint::open(path); });
+            auto encoder = from_file(path, [&] { return load_encoder(ckpt); });
             const std::string what = encoder->name() + " from " + path;
-            return make(std::move(encoder), SamDecoder::load(ckpt), what);
+            return make(std::move(encoder), from_file(path, [&] { return SamDecoder::load(ckpt); }), what);
         }
         if (kind == "onnx") {
             require_file(choice.onnx_checkpoint, "ONNX decoder", "ONNX_CHECKPOINT");
@@ -65,11 +79,12 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice) {
                                               : choice.mobilesam_checkpoint;
             require_file(enc_path, "encoder checkpoint for ONNX mode (VITH_CHECKPOINT or MOBILESAM_CHECKPOINT)",
                          "VITH_CHECKPOINT");
-            const auto ckpt = io::Checkpoint::open(enc_path);
-            auto encoder = load_encoder(ckpt);
+            const auto ckpt = from_file(enc_path, [&] { return io::Checkpoint::open(enc_path); });
+            auto encoder = from_file(enc_path, [&] { return load_encoder(ckpt); });
             const std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
                                      " encoder from " + enc_path;
-            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what);
+            auto decoder = from_file(choice.onnx_checkpoint, [&] { return OnnxDecoder::load(choice.onnx_checkpoint); });
+            return make(std::move(encoder), std::move(decoder), what);
         }
     } catch (const ModelLoadError&) {
         throw;

@@ -56,8 +56,8 @@ static void op_reshape(const Node& node, const std::vector<const Value*>& in, st
             infer = static_cast<int>(i);
         } else if (s[i] < 0) {
             throw OnnxError(node.where() + ": invalid target shape " + shape_str(s));
-        } else {
-            known *= s[i];
+        } else if (__builtin_mul_overflow(known, s[i], &known)) {
+            throw OnnxError(node.where() + ": target shape " + shape_str(s) + " overflows");
         }
     }
     if (infer >= 0) {
@@ -65,7 +65,7 @@ static void op_reshape(const Node& node, const std::vector<const Value*>& in, st
             throw OnnxError(node.where() + ": cannot reshape " + x.desc() + " to " + shape_str(s));
         s[infer] = x.numel() / known;
     }
-    if (shape_numel(s) != x.numel())
+    if (checked_numel(s, node.where()) != x.numel())
         throw OnnxError(node.where() + ": cannot reshape " + x.desc() + " to " + shape_str(s));
     out[0] = x.reshaped(s);
 }
