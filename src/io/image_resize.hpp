@@ -11,7 +11,7 @@ namespace sam {
 RgbImage resize_bilinear_antialias(const RgbImage& src, int out_w, int out_h);
 
 // Size with the longest side scaled to `target`, as SAM's ResizeLongestSide computes it:
-// scale = target / long_side; side = int(side * scale + 0.5).
+// scale = target / long_side; side = int(side * scale + 0.5), but at least 1.
 void longest_side_size(int w, int h, int target, int& out_w, int& out_h);
 
 }  // namespace sam

@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "io/decode_budget.hpp"
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
 #include "labelstudio/label_config.hpp"
@@ -71,8 +72,10 @@ HttpServer::HttpServer(const ServerConfig& config, std::shared_ptr<const Segment
                             config.verify_ssl, 5}),
       prefetcher_(std::make_unique<Prefetcher>(static_cast<size_t>(config.prefetch_queue))) {
     if (!model_) throw std::invalid_argument("HttpServer needs a model");
-    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_,
-                                                DecodeLimits{config.max_image_pixels}, config.model_version);
+    // A decode waits up to 20 s for images ahead of it in the budget before answering 503.
+    const DecodeLimits limits{config.max_image_pixels,
+                              DecodeBudget::create(config.decode_budget_mb << 20, std::chrono::seconds(20))};
+    predict_ = std::make_unique<PredictHandler>(model_, fetcher_, cache_, *prefetcher_, limits, config.model_version);
     routes();
 }
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "io/decode_budget.hpp"
 #include "labelstudio/brush_result.hpp"
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/context_prompt.hpp"
@@ -114,6 +115,8 @@ CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::str
         RgbImage image;
         try {
             image = decode_image(bytes, limits_);
+        } catch (const DecodeBusyError& e) {
+            throw RequestError(503, "cannot decode image " + source.location + " now: " + e.what());
         } catch (const ImageError& e) {
             throw RequestError(422, "cannot use image " + source.location + ": " + e.what());
         }
