@@ -13,7 +13,7 @@ packages=(
   libhiredis-dev redis-server                  # shared embedding store (and its tests)
   libmicrohttpd-dev                            # HTTP server
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev                     # fuzzers and sanitizer builds
+  clang libclang-rt-14-dev libomp-dev          # fuzzers (libFuzzer, clang's OpenMP) and sanitizer builds
   curl docker-compose                          # scripts/download_models.sh, compose file checks
 )
 missing=()

@@ -110,7 +110,7 @@ TEST(HostilePickle, MillionNestedTuplesParseAndFreeWithoutRecursion) {
     auto root = parse(b);
     const sam::io::PickleValue* v = root.get();
     int depth = 0;
-    while (v->is(sam::io::PickleValue::Kind::Tuple) && !v->items.empty()) v = v->items[0], ++depth;
+    while (v->is(sam::io::PickleValue::Kind::Tuple) && !v->items.empty()) v = &*v->items[0], ++depth;
     EXPECT_EQ(depth, 1'000'000);
     root.reset();  // freed flat: a recursive destructor overflows the stack here
 
@@ -124,7 +124,7 @@ TEST(HostilePickle, SelfReferencingListIsFreed) {
     auto root = parse(kSelfListPickle);
     ASSERT_TRUE(root->is(sam::io::PickleValue::Kind::List));
     ASSERT_EQ(root->items.size(), 1u);
-    EXPECT_EQ(root->items[0], root.get());
+    EXPECT_EQ(&*root->items[0], root.get());
     std::weak_ptr<const sam::io::PickleValue> watch = root;
     root.reset();
     EXPECT_TRUE(watch.expired()) << "the cycle keeps the list alive: a leak per load";

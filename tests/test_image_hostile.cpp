@@ -8,9 +8,14 @@
 #include <webp/encode.h>
 #include <zlib.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "io/decode_budget.hpp"
@@ -189,18 +194,36 @@ TEST(ImageHostile, ImagesFarLongerThanWideResizeToOnePixel) {
     EXPECT_EQ(t.data[3], 0.0f);  // column 1: padding
 }
 
+int64_t rss_kb() {
+    long pages = 0, resident = 0;
+    std::ifstream("/proc/self/statm") >> pages >> resident;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 TEST(ImageHostile, ExtremeAspectRatiosResizeWithoutHugeTables) {
-    // 10 million pixels long: a weight table for the long axis would take 80 MB; the weights
-    // are then computed where they are used, with the same values.
+    // 10 million pixels long (30 MB): a weight table for the long axis would take 80 MB more;
+    // the weights are then computed where they are used, with the same values. Run in a child
+    // process, whose peak memory tells.
     for (bool wide : {true, false}) {
-        RgbImage img;
-        img.width = wide ? 10'000'000 : 1;
-        img.height = wide ? 1 : 10'000'000;
-        img.pixels.resize(size_t(10'000'000) * 3);
-        for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(77 + (i % 3));
-        const RgbImage out = sam::resize_bilinear_antialias(img, wide ? 1024 : 1, wide ? 1 : 1024);
-        ASSERT_EQ(out.pixels.size(), 1024u * 3);
-        for (size_t i = 0; i < out.pixels.size(); ++i) ASSERT_EQ(out.pixels[i], 77 + (i % 3)) << wide << " " << i;
+        const int64_t before_kb = rss_kb();
+        const pid_t pid = fork();
+        if (pid == 0) {
+            RgbImage img;
+            img.width = wide ? 10'000'000 : 1;
+            img.height = wide ? 1 : 10'000'000;
+            img.pixels.resize(size_t(10'000'000) * 3);
+            for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(77 + (i % 3));
+            const RgbImage out = sam::resize_bilinear_antialias(img, wide ? 1024 : 1, wide ? 1 : 1024);
+            bool ok = out.pixels.size() == 1024u * 3;
+            for (size_t i = 0; ok && i < out.pixels.size(); ++i) ok = out.pixels[i] == 77 + (i % 3);
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        rusage usage{};
+        wait4(pid, &status, 0, &usage);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << (wide ? "wide" : "tall") << ": wrong pixels";
+        EXPECT_LT(usage.ru_maxrss - before_kb, 30'000 + 40'000) << (wide ? "wide" : "tall") << ": peak grew by "
+                                                                 << usage.ru_maxrss - before_kb << " KiB";
     }
 }
 

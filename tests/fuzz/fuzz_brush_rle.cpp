@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         sam::Prediction p;
         p.lowres = sam::Tensor::zeros({1, 256, 256});
         for (size_t i = 0; i < n && i < 256 * 256; ++i) p.lowres.data[i * 7919 % (256 * 256)] = float(int(payload[i]) - 128);
-        p.orig_w = w * 4, p.orig_h = h * 4;
+        p.orig_w = w, p.orig_h = h;
         p.input_w = std::max(1, std::min(1024, p.orig_w * 1024 / std::max(p.orig_w, p.orig_h)));
         p.input_h = std::max(1, std::min(1024, p.orig_h * 1024 / std::max(p.orig_w, p.orig_h)));
         p.iou = {0.5f};

@@ -1,6 +1,9 @@
 // Writes the seed corpus of every harness from the golden reference data (never copied into
 // the repository) plus small files made here for the formats the golden data lacks.
 // Usage: make_seeds <golden dir> <examples dir> <corpus dir>  ->  <corpus dir>/<harness>/...
+#include <cstdio>  // jpeglib.h needs FILE and size_t first
+
+#include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
 
@@ -11,8 +14,10 @@
 
 #include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "io/image.hpp"
+#include "io/image_resize.hpp"
 #include "io/zip_archive.hpp"
 #include "support/torch_files.hpp"
 
@@ -88,29 +93,94 @@ std::string bmp24(int w, int h) {
     return b;
 }
 
-std::string webp(int w, int h, bool lossless) {
-    std::vector<uint8_t> rgb(size_t(w) * h * 3);
-    for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 13);
+std::string webp(const sam::RgbImage& img, bool lossless) {
     uint8_t* out = nullptr;
-    size_t n = lossless ? WebPEncodeLosslessRGB(rgb.data(), w, h, w * 3, &out) : WebPEncodeRGB(rgb.data(), w, h, w * 3, 80, &out);
+    const int w = img.width, h = img.height;
+    size_t n = lossless ? WebPEncodeLosslessRGB(img.pixels.data(), w, h, w * 3, &out)
+                        : WebPEncodeRGB(img.pixels.data(), w, h, w * 3, 80, &out);
     std::string s(reinterpret_cast<const char*>(out), n);
     WebPFree(out);
     return s;
 }
 
-void image_seeds(const fs::path& golden, const fs::path& out) {
-    for (const auto& e : fs::directory_iterator(golden / "images")) write(out, e.path().filename().string(), read(e.path()));
-    write(out, "palette_trns_interlaced.png", png_palette_trns());
-    write(out, "small.bmp", bmp24(5, 3));
-    write(out, "lossy.webp", webp(9, 7, false));
-    write(out, "lossless.webp", webp(9, 7, true));
+// A JPEG of `img`, progressive or baseline, with an EXIF orientation tag when not 1.
+std::string jpeg(const sam::RgbImage& img, bool progressive, int orientation) {
+    jpeg_compress_struct c;
+    jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    unsigned char* mem = nullptr;
+    unsigned long size = 0;
+    jpeg_mem_dest(&c, &mem, &size);
+    c.image_width = img.width;
+    c.image_height = img.height;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    if (orientation != 1) {
+        const uint8_t exif[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
+                                0x12, 0x01, 3, 0, 1, 0, 0, 0, uint8_t(orientation), 0, 0, 0, 0, 0, 0, 0};
+        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
+    }
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = const_cast<uint8_t*>(img.row(int(c.next_scanline)));
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    std::string s(reinterpret_cast<const char*>(mem), size);
+    free(mem);
+    return s;
 }
 
-// The golden decoder export cut into one small model per node: the node, its small
-// initializers, and graph inputs (of the initializer's shape, else dynamic) for the rest.
+std::string png_rgb(const sam::RgbImage& img) {
+    std::string out;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png_create_info_struct(png);
+    png_set_write_fn(png, &out, [](png_structp p, png_bytep d, png_size_t n) {
+        static_cast<std::string*>(png_get_io_ptr(p))->append(reinterpret_cast<const char*>(d), n); }, nullptr);
+    png_set_IHDR(png, info, img.width, img.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < img.height; ++y) png_write_row(png, const_cast<png_bytep>(img.row(y)));
+    png_write_end(png, nullptr);
+    png_destroy_write_struct(&png, &info);
+    return out;
+}
+
+// Small seeds run fast: the golden images as 48-pixel thumbnails in every format and layout
+// the decoder reads, plus the golden files that are small already.
+void image_seeds(const fs::path& golden, const fs::path& out) {
+    for (const auto& e : fs::directory_iterator(golden / "images")) {
+        const std::string stem = e.path().stem().string();
+        if (fs::file_size(e.path()) < 4096) write(out, e.path().filename().string(), read(e.path()));
+        const sam::RgbImage img = sam::read_image_file(e.path().string());
+        int w, h;
+        sam::longest_side_size(img.width, img.height, 48, w, h);
+        const sam::RgbImage t = sam::resize_bilinear_antialias(img, w, h);
+        write(out, stem + ".jpg", jpeg(t, false, 1));
+        write(out, stem + "_progressive_o6.jpg", jpeg(t, true, 6));
+        write(out, stem + "_o3.jpg", jpeg(t, false, 3));
+        write(out, stem + ".png", png_rgb(t));
+        write(out, stem + ".webp", webp(t, false));
+        write(out, stem + "_lossless.webp", webp(t, true));
+    }
+    write(out, "palette_trns_interlaced.png", png_palette_trns());
+    write(out, "small.bmp", bmp24(5, 3));
+}
+
+// The golden decoder export cut into one small model per kind of node: the node, its small
+// initializers, and graph inputs for the rest, typed as ONNX's shape inference says with every
+// dimension cut to at most 8 (so the harness runs them).
 void onnx_seeds(const fs::path& golden, const fs::path& out) {
     ::onnx::ModelProto full;
     if (!full.ParseFromString(read(golden / "onnx" / "mobile_sam_decoder_single.onnx"))) return;
+    ::onnx::shape_inference::InferShapes(full);
+    std::map<std::string, const ::onnx::TypeProto*> types;
+    for (const auto* list : {&full.graph().input(), &full.graph().value_info(), &full.graph().output()})
+        for (const auto& vi : *list) types[vi.name()] = &vi.type();
     std::map<std::string, const ::onnx::TensorProto*> inits;
     for (const auto& t : full.graph().initializer()) inits[t.name()] = &t;
     std::set<std::string> seen_ops;
@@ -137,8 +207,14 @@ void onnx_seeds(const fs::path& golden, const fs::path& out) {
             gi->set_name(in);
             auto* tt = gi->mutable_type()->mutable_tensor_type();
             tt->set_elem_type(it != inits.end() ? it->second->data_type() : 1);
-            if (it != inits.end())
-                for (int64_t d : it->second->dims()) tt->mutable_shape()->add_dim()->set_dim_value(std::min<int64_t>(d, 4));
+            if (it != inits.end()) {
+                for (int64_t d : it->second->dims()) tt->mutable_shape()->add_dim()->set_dim_value(std::min<int64_t>(d, 8));
+            } else if (auto t = types.find(in); t != types.end() && t->second->has_tensor_type()) {
+                tt->set_elem_type(t->second->tensor_type().elem_type());
+                for (const auto& d : t->second->tensor_type().shape().dim())
+                    if (d.has_dim_value()) tt->mutable_shape()->add_dim()->set_dim_value(std::min<int64_t>(d.dim_value(), 8));
+                    else tt->mutable_shape()->add_dim()->set_dim_param("n");
+            }
         }
         for (const auto& o : node.output()) {
             auto* go = g->add_output();

@@ -1,5 +1,6 @@
 // Runs the real sam-ml-backend binary to completion as a child process, with an optional
-// address-space limit (as `ulimit -v`), and reports how it ended and its peak memory.
+// address-space limit (as `ulimit -v`; not in sanitizer builds, whose shadow memory needs
+// terabytes of it), and reports how it ended and its peak memory.
 #pragma once
 
 #include <cstdint>
