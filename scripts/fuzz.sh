@@ -29,7 +29,7 @@ status=0
 for h in "${harnesses[@]}"; do
   mkdir -p "build-fuzz/corpus/$h"
   echo "== $h: ${seconds} s"
-  if ! "$bin/$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! "$bin/$h" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/findings/$h-" "build-fuzz/corpus/$h" "build-fuzz/seeds/$h" \
       > "build-fuzz/$h.log" 2>&1; then
     echo "!! $h found a problem (build-fuzz/$h.log):"

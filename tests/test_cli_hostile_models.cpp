@@ -191,6 +191,42 @@ TEST(HostileOnnx, DeclaredShapesAreCheckedBeforeAllocation) {
     EXPECT_LT(onnx_constant_of_shape().size(), 200u);
 }
 
+// Operators folded at load with attributes a file chooses: every one ends in an OnnxError.
+TEST(HostileOnnx, OperatorAttributesAreChecked) {
+    using sam::onnx::Graph;
+    auto ints = [](::onnx::NodeProto* n, const char* name, std::vector<int64_t> v) {
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(::onnx::AttributeProto::INTS);
+        for (int64_t x : v) a->add_ints(x);
+    };
+    auto conv = [&](const char* op, const char* attr, std::vector<int64_t> v) {
+        samtest::OnnxModel m;
+        m.init_f("x", {1, 1, 4, 4}, std::vector<float>(16, 1.0f)).init_f("w", {1, 1, 2, 2}, {1, 1, 1, 1});
+        ints(m.node(op, {"x", "w"}, {"y"}), attr, v);
+        return load_error([&] { Graph::parse(m.output("y").bytes(), "conv.onnx"); });
+    };
+    EXPECT_HAS(conv("Conv", "strides", {0, 0}), "attribute 'strides' [0, 0] must hold values in 1..1048576");
+    EXPECT_HAS(conv("Conv", "dilations", {1, INT64_MAX}), "attribute 'dilations'");
+    EXPECT_HAS(conv("Conv", "pads", {0, 0, -5, 0}), "attribute 'pads'");
+    EXPECT_HAS(conv("ConvTranspose", "strides", {0, 1}), "attribute 'strides'");
+    EXPECT_HAS(conv("ConvTranspose", "output_padding", {INT64_MAX / 2, 0}), "output_padding");
+
+    samtest::OnnxModel r;  // Resize by a scale whose size does not fit any integer
+    r.init_f("x", {1, 1, 2, 2}, {1, 2, 3, 4}).init_f("scales", {4}, {1.0f, 1.0f, 1e30f, 1.0f});
+    r.node("Resize", {"x", "", "scales"}, {"y"});
+    EXPECT_HAS(load_error([&] { Graph::parse(r.output("y").bytes(), "resize.onnx"); }), "gives no usable size");
+
+    for (int64_t step : {INT64_MIN, INT64_MAX}) {  // Slice steps at the ends of int64
+        samtest::OnnxModel sl;
+        sl.init_f("x", {5}, {1, 2, 3, 4, 5}).init_i64("b", {1}, {step < 0 ? -1 : 0});
+        sl.init_i64("e", {1}, {step < 0 ? INT64_MIN : INT64_MAX}).init_i64("ax", {1}, {0}).init_i64("st", {1}, {step});
+        sl.node("Slice", {"x", "b", "e", "ax", "st"}, {"y"});
+        sl.output("y");
+        EXPECT_NO_THROW(Graph::parse(sl.bytes(), "slice.onnx")) << step;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The binary: serve and segment
 
