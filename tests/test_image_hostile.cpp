@@ -3,8 +3,6 @@
 // takes (checked from the header and reserved in a process-wide budget before allocating).
 #include <gtest/gtest.h>
 
-#include <jpeglib.h>
-#include <png.h>
 #include <webp/encode.h>
 #include <zlib.h>
 
@@ -22,6 +20,7 @@
 #include "io/image.hpp"
 #include "io/image_resize.hpp"
 #include "models/preprocess.hpp"
+#include "support/image_files.hpp"
 
 using sam::DecodeBudget;
 using sam::DecodeLimits;
@@ -59,67 +58,19 @@ Bytes png_header_only(uint32_t w, uint32_t h) {
     return b;
 }
 
-// A PNG written by libpng, rows from `row(y, buffer)`.
-Bytes write_png(int w, int h, int color_type, int depth, const std::function<void(int, png_bytep)>& row,
-                const std::function<void(png_structp, png_infop)>& extra = nullptr) {
-    Bytes out;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    png_infop info = png_create_info_struct(png);
-    png_set_write_fn(png, &out, [](png_structp p, png_bytep d, png_size_t n) {
-        auto* o = static_cast<Bytes*>(png_get_io_ptr(p));
-        o->insert(o->end(), d, d + n); }, nullptr);
-    png_set_IHDR(png, info, w, h, depth, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    if (extra) extra(png, info);
-    png_write_info(png, info);
-    std::vector<png_byte> buf(png_get_rowbytes(png, info) + 8);
-    for (int y = 0; y < h; ++y) {
-        row(y, buf.data());
-        png_write_row(png, buf.data());
-    }
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return out;
-}
+using samtest::encode_png;
 
 Bytes gray_png(int w, int h) {
-    return write_png(w, h, PNG_COLOR_TYPE_GRAY, 8, [w](int y, png_bytep r) {
+    return encode_png(w, h, PNG_COLOR_TYPE_GRAY, 8, [w](int y, png_bytep r) {
         for (int x = 0; x < w; ++x) r[x] = static_cast<png_byte>((x * 7 + y * 13) & 0xff);
     });
 }
 
-struct JpegOptions {
-    bool progressive = false, cmyk = false;
-};
-
-Bytes write_jpeg(int w, int h, JpegOptions o) {
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    unsigned char* mem = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = w;
-    c.image_height = h;
-    c.input_components = o.cmyk ? 4 : 3;
-    c.in_color_space = o.cmyk ? JCS_CMYK : JCS_RGB;
-    jpeg_set_defaults(&c);
-    if (o.cmyk) jpeg_set_colorspace(&c, JCS_CMYK);
-    jpeg_set_quality(&c, 95, TRUE);
-    if (o.progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    std::vector<uint8_t> row(size_t(w) * c.input_components);
-    while (c.next_scanline < c.image_height) {
-        for (size_t i = 0; i < row.size(); ++i) row[i] = static_cast<uint8_t>(i * 5 + c.next_scanline * 3);
-        JSAMPROW r = row.data();
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    Bytes v(mem, mem + size);
-    free(mem);
-    return v;
+// A JPEG of a fixed pattern, w x h, RGB or CMYK.
+Bytes write_jpeg(int w, int h, samtest::JpegOptions o, int components = 3) {
+    std::vector<uint8_t> px(size_t(w) * h * components);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 5 + (i / (size_t(w) * components)) * 3);
+    return samtest::encode_jpeg(px.data(), w, h, components, o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,7 +88,7 @@ TEST(ImageHostile, SizeProductThatOverflowsIsRefused) {
 TEST(ImageHostile, PalettePngWithTransparencyDecodesToItsColours) {
     const png_color palette[3] = {{200, 10, 20}, {30, 220, 40}, {50, 60, 230}};
     for (int depth : {8, 4, 2}) {
-        const Bytes b = write_png(
+        const Bytes b = encode_png(
             5, 3, PNG_COLOR_TYPE_PALETTE, depth,
             [depth](int y, png_bytep r) {
                 // Packed indices (x + y) % 3, most significant bits first.
@@ -164,7 +115,7 @@ TEST(ImageHostile, PalettePngWithTransparencyDecodesToItsColours) {
             }
     }
     // Gray and RGB with a tRNS colour key decode too, alpha dropped.
-    const Bytes g = write_png(4, 2, PNG_COLOR_TYPE_GRAY, 8, [](int, png_bytep r) { std::memset(r, 9, 4); },
+    const Bytes g = encode_png(4, 2, PNG_COLOR_TYPE_GRAY, 8, [](int, png_bytep r) { std::memset(r, 9, 4); },
                               [](png_structp png, png_infop info) {
                                   png_color_16 key{};
                                   key.gray = 9;
@@ -313,22 +264,8 @@ TEST(ImageHostile, JpegWithThousandsOfScansIsRefused) {
 TEST(ImageHostile, CmykJpegConvertsRowByRow) {
     // PIL's CMYK (Adobe-inverted) to RGB, checked against libjpeg's raw CMYK output, upright and
     // with EXIF orientation 6 (written by hand into the file: APP1 right after SOI).
-    const Bytes j = write_jpeg(6, 4, {.cmyk = true});
-    jpeg_decompress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_decompress(&c);
-    jpeg_mem_src(&c, j.data(), j.size());
-    jpeg_read_header(&c, TRUE);
-    c.out_color_space = JCS_CMYK;
-    jpeg_start_decompress(&c);
-    std::vector<uint8_t> raw(6 * 4 * 4);
-    while (c.output_scanline < c.output_height) {
-        JSAMPROW r = raw.data() + c.output_scanline * 6 * 4;
-        jpeg_read_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_decompress(&c);
-    jpeg_destroy_decompress(&c);
+    const Bytes j = write_jpeg(6, 4, {}, 4);
+    const std::vector<uint8_t> raw = samtest::decode_jpeg_raw_cmyk(j);
     auto rgb_at = [&](int x, int y, int ch) {
         const uint8_t* p = &raw[(y * 6 + x) * 4];
         const int nk = p[3], t = (255 - p[ch]) * nk + 128;

@@ -1,11 +1,9 @@
 // Writes the seed corpus of every harness from the golden reference data (never copied into
 // the repository) plus small files made here for the formats the golden data lacks.
 // Usage: make_seeds <golden dir> <examples dir> <corpus dir>  ->  <corpus dir>/<harness>/...
-#include <cstdio>  // jpeglib.h needs FILE and size_t first
-
-#include <jpeglib.h>
-#include <png.h>
 #include <webp/encode.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -19,6 +17,7 @@
 #include "io/image.hpp"
 #include "io/image_resize.hpp"
 #include "io/zip_archive.hpp"
+#include "support/image_files.hpp"
 #include "support/torch_files.hpp"
 
 namespace fs = std::filesystem;
@@ -57,30 +56,19 @@ void checkpoint_seeds(const fs::path& golden, const fs::path& out) {
           samtest::make_zip({{"archive/data.pkl", pk.b}, {"archive/data/0", samtest::half_bytes({0x3c00, 0, 0x8001, 0x7c00})}}));
 }
 
+std::string str(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
+
 // Small images in the formats and layouts the golden images do not cover.
 std::string png_palette_trns() {
-    std::string out;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    png_infop info = png_create_info_struct(png);
-    png_set_write_fn(png, &out, [](png_structp p, png_bytep d, png_size_t n) {
-        static_cast<std::string*>(png_get_io_ptr(p))->append(reinterpret_cast<const char*>(d), n); }, nullptr);
-    png_set_IHDR(png, info, 7, 5, 4, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_ADAM7, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_color palette[3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
-    png_set_PLTE(png, info, palette, 3);
-    png_byte alpha[2] = {0, 128};
-    png_set_tRNS(png, info, alpha, 2, nullptr);
-    png_write_info(png, info);
-    png_set_packing(png);
-    std::vector<png_byte> row(7);
-    for (int pass = 0; pass < png_set_interlace_handling(png); ++pass)
-        for (int y = 0; y < 5; ++y) {
-            for (int x = 0; x < 7; ++x) row[x] = png_byte((x + y) % 3);
-            png_write_row(png, row.data());
-        }
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return out;
+    return str(samtest::encode_png(
+        7, 5, PNG_COLOR_TYPE_PALETTE, 4, [](int y, png_bytep r) { for (int x = 0; x < 4; ++x) r[x] = png_byte(((x + y) % 3) << 4 | ((x + y + 1) % 3)); },
+        [](png_structp png, png_infop info) {
+            png_color palette[3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+            png_set_PLTE(png, info, palette, 3);
+            png_byte alpha[2] = {0, 128};
+            png_set_tRNS(png, info, alpha, 2, nullptr);
+        },
+        PNG_INTERLACE_ADAM7));
 }
 
 std::string bmp24(int w, int h) {
@@ -103,51 +91,10 @@ std::string webp(const sam::RgbImage& img, bool lossless) {
     return s;
 }
 
-// A JPEG of `img`, progressive or baseline, with an EXIF orientation tag when not 1.
-std::string jpeg(const sam::RgbImage& img, bool progressive, int orientation) {
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    unsigned char* mem = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = img.width;
-    c.image_height = img.height;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    if (progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    if (orientation != 1) {
-        const uint8_t exif[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
-                                0x12, 0x01, 3, 0, 1, 0, 0, 0, uint8_t(orientation), 0, 0, 0, 0, 0, 0, 0};
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
-    }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = const_cast<uint8_t*>(img.row(int(c.next_scanline)));
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    std::string s(reinterpret_cast<const char*>(mem), size);
-    free(mem);
-    return s;
-}
-
 std::string png_rgb(const sam::RgbImage& img) {
-    std::string out;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    png_infop info = png_create_info_struct(png);
-    png_set_write_fn(png, &out, [](png_structp p, png_bytep d, png_size_t n) {
-        static_cast<std::string*>(png_get_io_ptr(p))->append(reinterpret_cast<const char*>(d), n); }, nullptr);
-    png_set_IHDR(png, info, img.width, img.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < img.height; ++y) png_write_row(png, const_cast<png_bytep>(img.row(y)));
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return out;
+    return str(samtest::encode_png(img.width, img.height, PNG_COLOR_TYPE_RGB, 8, [&](int y, png_bytep r) {
+        std::memcpy(r, img.row(y), size_t(img.width) * 3);
+    }));
 }
 
 // Small seeds run fast: the golden images as 48-pixel thumbnails in every format and layout
@@ -160,9 +107,9 @@ void image_seeds(const fs::path& golden, const fs::path& out) {
         int w, h;
         sam::longest_side_size(img.width, img.height, 48, w, h);
         const sam::RgbImage t = sam::resize_bilinear_antialias(img, w, h);
-        write(out, stem + ".jpg", jpeg(t, false, 1));
-        write(out, stem + "_progressive_o6.jpg", jpeg(t, true, 6));
-        write(out, stem + "_o3.jpg", jpeg(t, false, 3));
+        write(out, stem + ".jpg", str(samtest::encode_jpeg(t)));
+        write(out, stem + "_progressive_o6.jpg", str(samtest::encode_jpeg(t, {.orientation = 6, .progressive = true})));
+        write(out, stem + "_o3.jpg", str(samtest::encode_jpeg(t, {.orientation = 3})));
         write(out, stem + ".png", png_rgb(t));
         write(out, stem + ".webp", webp(t, false));
         write(out, stem + "_lossless.webp", webp(t, true));
