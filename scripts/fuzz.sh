@@ -11,9 +11,9 @@ seconds=${1:-60}
 shift || true
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-# -O1: fast to build and still fast to run under the sanitizers.
+# -O1 and line tables only: fast to build, still fast to run, stack traces with lines.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSAM_FUZZ=ON -DSAM_BUILD_TESTS=OFF -DSAM_BUILD_BENCH=OFF \
-  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_C_FLAGS_DEBUG="-O1 -g" "${launcher[@]}" > /dev/null
+  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_DEBUG="-O1 -gline-tables-only" "${launcher[@]}" > /dev/null
 cmake --build build-fuzz --target fuzzers -j "$(nproc)"
 
 bin=build-fuzz/tests/fuzz
