@@ -20,12 +20,12 @@ packages=(
   libssl-dev openssl                           # TLS to Redis, SHA-256; certificates in the TLS tests
   libmicrohttpd-dev                            # HTTP server (the binary links only this one)
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev                     # fuzzers and sanitizer builds
+  clang libclang-rt-14-dev libomp-dev          # fuzzers (libFuzzer, clang's OpenMP) and sanitizer builds
   curl ca-certificates                         # scripts/download_models.sh
   docker-compose                               # compose file checks
 )
 # Not needed to build the server itself: tests, benchmarks, fuzzers and tools.
-not_for_build=(libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev clang libclang-rt-14-dev
+not_for_build=(libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev clang libclang-rt-14-dev libomp-dev
                redis-server openssl curl ca-certificates docker-compose)
 say() { echo "install-deps: $*" >&2; }
 

@@ -8,7 +8,6 @@
 #include <functional>
 #include <random>
 
-#include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
 #include <zlib.h>
@@ -17,6 +16,7 @@
 #include "io/image_resize.hpp"
 #include "io/png_writer.hpp"
 #include "support/golden.hpp"
+#include "support/image_files.hpp"
 
 using sam::DecodeLimits;
 using sam::ImageError;
@@ -77,62 +77,12 @@ std::vector<uint8_t> encode_webp(const RgbImage& img) {
     return v;
 }
 
-// A baseline JPEG of `img` made with libjpeg, optionally with an APP1 EXIF orientation tag.
+// JPEGs made with libjpeg, optionally with an APP1 EXIF orientation tag, and libjpeg's own
+// decoding of the stored pixels.
 std::vector<uint8_t> encode_jpeg(const RgbImage& img, int orientation) {
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    unsigned char* mem = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = img.width;
-    c.image_height = img.height;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    if (orientation) {
-        // "Exif\0\0" + big-endian TIFF header + IFD0 holding one SHORT entry: Orientation.
-        const uint8_t exif[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
-                                0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, static_cast<uint8_t>(orientation), 0, 0,
-                                0, 0, 0, 0};
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
-    }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = const_cast<uint8_t*>(img.row(static_cast<int>(c.next_scanline)));
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    std::vector<uint8_t> v(mem, mem + size);
-    free(mem);
-    return v;
+    return samtest::encode_jpeg(img, {.orientation = orientation});
 }
-
-// The stored pixels of a JPEG, with no orientation applied (libjpeg defaults, as PIL uses them).
-RgbImage decode_jpeg_raw(const std::vector<uint8_t>& bytes) {
-    jpeg_decompress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_decompress(&c);
-    jpeg_mem_src(&c, bytes.data(), bytes.size());
-    jpeg_read_header(&c, TRUE);
-    c.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&c);
-    RgbImage img;
-    img.width = c.output_width;
-    img.height = c.output_height;
-    img.pixels.resize(static_cast<size_t>(img.width) * img.height * 3);
-    while (c.output_scanline < c.output_height) {
-        JSAMPROW row = img.pixels.data() + static_cast<size_t>(c.output_scanline) * img.width * 3;
-        jpeg_read_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_decompress(&c);
-    jpeg_destroy_decompress(&c);
-    return img;
-}
+using samtest::decode_jpeg_raw;
 
 // Simple geometric operations to compose the eight EXIF orientations from.
 RgbImage remap(const RgbImage& s, int w, int h, const std::function<std::pair<int, int>(int, int)>& src_of) {

@@ -314,18 +314,24 @@ TEST(TestScript, BuildsApartFromRunShAndNeedsTests) {
     EXPECT_NE(s.calls("ctest").find("-R Foo"), std::string::npos) << s.calls("ctest");
 }
 
-// .ci/run fails when the README's test command ran no test, even if it exited 0.
+// .ci/run fails when the README's test command ran no test, even if it exited 0, and when the
+// fuzzers (scripts/fuzz.sh, run after the tests) find something.
 TEST(CiScript, FailsWhenNoTestRan) {
-    for (const auto& [output, code] : {std::pair{"No tests were found!!!", 1},
-                                       std::pair{"100% tests passed, 0 tests failed out of 0", 1},
-                                       std::pair{"100% tests passed, 0 tests failed out of 170", 0}}) {
+    struct Case {
+        const char* output;
+        int fuzz_code, code;
+    };
+    for (const Case& c : {Case{"No tests were found!!!", 0, 1}, Case{"100% tests passed, 0 tests failed out of 0", 0, 1},
+                          Case{"100% tests passed, 0 tests failed out of 170", 0, 0},
+                          Case{"100% tests passed, 0 tests failed out of 170", 1, 1}}) {
         TempDir repo;
         fs::create_directories(repo.path / ".ci");
         fs::create_directories(repo.path / "scripts");
         fs::copy_file(kSource / ".ci/run", repo.path / ".ci/run");
-        std::ofstream(repo.path / "scripts/test.sh") << "echo " << quote(output) << "\n";
+        std::ofstream(repo.path / "scripts/test.sh") << "echo " << quote(c.output) << "\n";
+        std::ofstream(repo.path / "scripts/fuzz.sh") << "exit " << c.fuzz_code << "\n";
         const CmdResult r = run("bash " + quote((repo.path / ".ci/run").string()));
-        EXPECT_EQ(r.code, code) << output << "\n" << r.output;
+        EXPECT_EQ(r.code, c.code) << c.output << ", fuzz exit " << c.fuzz_code << "\n" << r.output;
     }
 }
 

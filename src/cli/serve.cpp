@@ -54,6 +54,7 @@ void add_flags(CLI::App& app, ServerConfig& c, std::string& verify_ssl, std::str
     app.add_option("--cache-max-mb", c.cache_max_mb, "MiB of embeddings kept [CACHE_MAX_MB]")->check(CLI::PositiveNumber);
     app.add_option("--max-image-pixels", c.max_image_pixels, "[MAX_IMAGE_PIXELS]")->check(CLI::PositiveNumber);
     app.add_option("--max-image-mb", c.max_image_mb, "[MAX_IMAGE_MB]")->check(CLI::PositiveNumber);
+    app.add_option("--decode-budget-mb", c.decode_budget_mb, "[DECODE_BUDGET_MB]")->check(CLI::PositiveNumber);
     app.add_option("--download-timeout", c.download_timeout, "seconds [DOWNLOAD_TIMEOUT]")->check(CLI::PositiveNumber);
     app.add_option("--connect-timeout", c.connect_timeout, "seconds [CONNECT_TIMEOUT]")->check(CLI::PositiveNumber);
     app.add_option("--threads", c.threads, "request worker threads [THREADS]")->check(CLI::PositiveNumber);

@@ -17,6 +17,8 @@ using Kind = PickleValue::Kind;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) { throw CheckpointError(path + ": " + what); }
 
+constexpr size_t kMaxRank = 16;  // model weights have at most 5 dimensions
+
 struct StorageType {
     const char* global;
     DType dtype;
@@ -102,6 +104,9 @@ const std::vector<PickleRef>* rebuild_args(const PickleValue& v, int depth = 0) 
 // Reads the tuple of non-negative ints that is a tensor's size or stride.
 Shape int_tuple(const std::string& path, const std::string& name, const char* what, const PickleValue& v) {
     if (!v.is(Kind::Tuple)) fail(path, "tensor '" + name + "': " + what + " is " + describe(v) + ", not a tuple");
+    if (v.items.size() > kMaxRank)
+        fail(path, "tensor '" + name + "': " + what + " has " + std::to_string(v.items.size()) + " dimensions (at most " +
+                       std::to_string(kMaxRank) + ")");
     Shape out;
     for (const auto& x : v.items) {
         if (!x->is(Kind::Int) || x->integer < 0)
@@ -180,7 +185,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
     if (crc32_z(0, pkl_bytes.data(), pkl_bytes.size()) != pkl->crc32)
         fail(path, pkl->name + " fails its CRC-32 check: the file is corrupt");
 
-    PickleRef root;
+    std::shared_ptr<const PickleValue> root;
     try {
         root = parse_pickle(pkl_bytes);
     } catch (const PickleError& e) {
@@ -210,7 +215,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
 
         // Persistent id: ('storage', torch.<Type>Storage, key, location, numel).
         const PickleValue& pid = *args[0];
-        const auto* id = pid.is(Kind::PersistentId) ? pid.args.get() : nullptr;
+        const auto* id = pid.is(Kind::PersistentId) ? pid.args : nullptr;
         if (!id || !id->is(Kind::Tuple) || id->items.size() != 5 || !id->items[0]->is(Kind::String) ||
             id->items[0]->text != "storage" || !id->items[1]->is(Kind::Global) || !id->items[2]->is(Kind::String))
             fail(path, "tensor '" + name + "': storage is " + describe(pid) +
@@ -266,6 +271,13 @@ Checkpoint Checkpoint::open(const std::string& path) {
                            shape_str(in.stride) + ", offset " + std::to_string(in.offset) + ") needs " +
                            (overflow ? std::string("more") : std::to_string(needed_bytes)) + " bytes of storage '" +
                            entry_name + "', which holds only " + std::to_string(storage.size()));
+        // Zero or overlapping strides would let a few stored bytes declare a tensor of any size,
+        // which get() then converts into a fresh block: a saved weight never repeats elements.
+        if (static_cast<uint64_t>(numel) > storage.size() / dtype_size(in.dtype))
+            fail(path, "tensor '" + name + "' (shape " + shape_str(in.shape) + ", stride " + shape_str(in.stride) +
+                           ") has " + std::to_string(numel) + " elements but its storage '" + entry_name +
+                           "' holds only " + std::to_string(storage.size() / dtype_size(in.dtype)) +
+                           ": zero or overlapping strides repeat elements, which no saved weight does");
         in.storage = storage.data();
 
         auto it = ck.index_.find(name);

@@ -13,13 +13,15 @@
 #include <png.h>
 #include <webp/decode.h>
 
+#include "io/decode_budget.hpp"
+
 namespace sam {
 
 namespace {
 
-std::string mpixel(int64_t pixels) {
+std::string mpixel(double pixels) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(pixels) / 1e6);
+    std::snprintf(buf, sizeof buf, "%.6g", pixels / 1e6);
     return buf;
 }
 
@@ -28,11 +30,18 @@ void check_size(const char* format, int64_t w, int64_t h, const DecodeLimits& li
     if (w <= 0 || h <= 0)
         throw ImageError(std::string(format) + ": image has zero size (" + std::to_string(w) + "x" +
                          std::to_string(h) + ")");
-    const int64_t pixels = w * h;
-    if (pixels > limits.max_pixels)
-        throw ImageError("image is " + std::to_string(w) + "x" + std::to_string(h) + " = " + mpixel(pixels) +
-                         " Mpixel, over the limit of " + mpixel(limits.max_pixels) +
-                         " Mpixel (MAX_IMAGE_PIXELS)");
+    int64_t pixels;
+    if (__builtin_mul_overflow(w, h, &pixels) || pixels > limits.max_pixels)
+        throw ImageError("image is " + std::to_string(w) + "x" + std::to_string(h) + " = " +
+                         mpixel(static_cast<double>(w) * static_cast<double>(h)) + " Mpixel, over the limit of " +
+                         mpixel(limits.max_pixels) + " Mpixel (MAX_IMAGE_PIXELS)");
+}
+
+// Reserves the decode's memory (checked sizes only) in the budget, if any; the image holds it.
+void reserve(RgbImage& img, const char* format, int64_t w, int64_t h, int64_t extra_bytes, const DecodeLimits& limits) {
+    if (!limits.budget) return;
+    img.reservation = limits.budget->reserve(w * h * 3 + extra_bytes, std::string(format) + " image " +
+                                                                           std::to_string(w) + "x" + std::to_string(h));
 }
 
 void allocate(RgbImage& img, int w, int h) {
@@ -73,38 +82,28 @@ int exif_orientation(const uint8_t* p, size_t n) {
     return 1;
 }
 
-// The image as a viewer shows it, for EXIF orientation 2..8 (PIL's ImageOps.exif_transpose).
-RgbImage apply_orientation(const RgbImage& src, int orientation) {
-    const int W = src.width, H = src.height;
-    const bool swap = orientation >= 5;
-    RgbImage out;
-    allocate(out, swap ? H : W, swap ? W : H);
-    for (int y = 0; y < out.height; ++y) {
-        uint8_t* o = out.pixels.data() + static_cast<size_t>(y) * out.width * 3;
-        for (int x = 0; x < out.width; ++x) {
-            int sx = x, sy = y;
-            switch (orientation) {
-                case 2: sx = W - 1 - x; break;                      // mirror
-                case 3: sx = W - 1 - x; sy = H - 1 - y; break;      // rotate 180
-                case 4: sy = H - 1 - y; break;                      // flip vertically
-                case 5: sx = y; sy = x; break;                      // transpose
-                case 6: sx = y; sy = H - 1 - x; break;              // rotate 90 clockwise
-                case 7: sx = W - 1 - y; sy = H - 1 - x; break;      // transverse
-                case 8: sx = W - 1 - y; sy = x; break;              // rotate 90 counter-clockwise
-                default: break;
-            }
-            const uint8_t* s = src.row(sy) + static_cast<size_t>(sx) * 3;
-            o[x * 3 + 0] = s[0];
-            o[x * 3 + 1] = s[1];
-            o[x * 3 + 2] = s[2];
-        }
+// Where EXIF orientation 1..8 puts a decoded row (PIL's ImageOps.exif_transpose): pixel sx of
+// source row sy lands at (x0 + sx * dx, y0 + sx * dy) of the image as a viewer shows it.
+struct RowPlacement {
+    int64_t x0, y0, dx, dy;
+};
+RowPlacement place_row(int orientation, int64_t sy, int64_t W, int64_t H) {
+    switch (orientation) {
+        case 2: return {W - 1, sy, -1, 0};          // mirror
+        case 3: return {W - 1, H - 1 - sy, -1, 0};  // rotate 180
+        case 4: return {0, H - 1 - sy, 1, 0};       // flip vertically
+        case 5: return {sy, 0, 0, 1};               // transpose
+        case 6: return {H - 1 - sy, 0, 0, 1};       // rotate 90 clockwise
+        case 7: return {H - 1 - sy, W - 1, 0, -1};  // transverse
+        case 8: return {sy, W - 1, 0, -1};          // rotate 90 counter-clockwise
+        default: return {0, sy, 1, 0};
     }
-    return out;
 }
 
 // ---------------------------------------------------------------------------------------------
-// JPEG (libjpeg-turbo). Its default error handler calls exit(): ours longjmps back to decode_jpeg.
-// Objects with destructors live outside the setjmp region so that the jump skips none.
+// JPEG (libjpeg-turbo). Its default error handler calls exit(): ours longjmps back to the phase
+// that called libjpeg. Those phases hold no object with a destructor (the jump would skip it);
+// the decompressor itself is destroyed by its owner on every path.
 
 struct JpegError {
     jpeg_error_mgr mgr;
@@ -123,83 +122,128 @@ void jpeg_message(j_common_ptr cinfo, int level) {
     if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
 }
 
-struct JpegJob {
-    std::span<const uint8_t> bytes;
-    const DecodeLimits* limits;
-    RgbImage* image;
-    std::vector<uint8_t>* cmyk;  // scratch for CMYK input
+// Every scan of a progressive JPEG runs over the whole image: a file of thousands of tiny scans
+// takes minutes. libjpeg-turbo's own tools stop at 500 as well.
+constexpr int kMaxJpegScans = 500;
+
+void jpeg_progress(j_common_ptr cinfo) {
+    auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+    if (d->input_scan_number > kMaxJpegScans) {
+        auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+        std::snprintf(err->message, sizeof err->message, "more than %d scans", kMaxJpegScans);
+        std::longjmp(err->jump, 1);
+    }
+}
+
+struct Jpeg {
+    jpeg_decompress_struct cinfo;
+    JpegError err;
+    jpeg_progress_mgr progress;
+    bool created = false;
     int orientation = 1;
-    bool over_limit = false;     // header read, size refused: error thrown by the caller
-    bool is_cmyk = false;
+    ~Jpeg() {
+        if (created) jpeg_destroy_decompress(&cinfo);
+    }
 };
 
-// Returns false with err.message set on a libjpeg error.
-bool jpeg_run(JpegJob& job, jpeg_decompress_struct& cinfo, JpegError& err) {
-    if (setjmp(err.jump)) return false;
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, job.bytes.data(), static_cast<unsigned long>(job.bytes.size()));
-    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
-    jpeg_read_header(&cinfo, TRUE);
-    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
+// Phase 1: the header (size, colour space, scans so far) and the EXIF orientation.
+bool jpeg_header(Jpeg& j, std::span<const uint8_t> bytes) {
+    j.cinfo.err = jpeg_std_error(&j.err.mgr);
+    j.err.mgr.error_exit = jpeg_fail;
+    j.err.mgr.emit_message = jpeg_message;
+    if (setjmp(j.err.jump)) return false;
+    jpeg_create_decompress(&j.cinfo);
+    j.created = true;
+    j.progress.progress_monitor = jpeg_progress;
+    j.cinfo.progress = &j.progress;
+    jpeg_mem_src(&j.cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+    jpeg_save_markers(&j.cinfo, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_read_header(&j.cinfo, TRUE);
+    for (jpeg_saved_marker_ptr m = j.cinfo.marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
-            job.orientation = exif_orientation(m->data, m->data_length);
+            j.orientation = exif_orientation(m->data, m->data_length);
             break;
         }
-    job.image->width = static_cast<int>(cinfo.image_width);
-    job.image->height = static_cast<int>(cinfo.image_height);
-    if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > job.limits->max_pixels ||
-        cinfo.image_width == 0 || cinfo.image_height == 0) {
-        job.over_limit = true;
-        return true;
-    }
-    job.is_cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-    cinfo.out_color_space = job.is_cmyk ? JCS_CMYK : JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    const int w = static_cast<int>(cinfo.output_width), h = static_cast<int>(cinfo.output_height);
-    const size_t stride = static_cast<size_t>(w) * cinfo.output_components;
-    allocate(*job.image, w, h);
-    uint8_t* base = job.image->pixels.data();
-    if (job.is_cmyk) {
-        job.cmyk->resize(stride * h);
-        base = job.cmyk->data();
-    }
-    while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = base + stride * cinfo.output_scanline;
-        jpeg_read_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_decompress(&cinfo);
     return true;
 }
 
-// PIL reads CMYK JPEGs as Adobe-inverted ("CMYK;I") and converts CMYK to RGB with
-// r = (255 - k) - (c * (255 - k)) / 255, its rounded MULDIV255.
-void cmyk_to_rgb(const std::vector<uint8_t>& cmyk, RgbImage& img) {
-    const size_t n = static_cast<size_t>(img.width) * img.height;
-    for (size_t i = 0; i < n; ++i) {
-        const int nk = cmyk[i * 4 + 3];  // stored inverted: 255 - k
-        for (int c = 0; c < 3; ++c) {
-            const int v = 255 - cmyk[i * 4 + c];
-            const int t = v * nk + 128;
-            img.pixels[i * 3 + c] = static_cast<uint8_t>(nk - (((t >> 8) + t) >> 8));
+// Bytes libjpeg allocates for a whole-image coefficient buffer: needed by progressive files and
+// by baseline files whose first scan lacks some components (known once the header is read).
+int64_t jpeg_coefficient_bytes(const jpeg_decompress_struct& c) {
+    if (!c.progressive_mode && c.comps_in_scan >= c.num_components) return 0;
+    int max_h = 1, max_v = 1;
+    for (int i = 0; i < c.num_components; ++i)
+        max_h = std::max(max_h, c.comp_info[i].h_samp_factor), max_v = std::max(max_v, c.comp_info[i].v_samp_factor);
+    int64_t bytes = 0;
+    for (int i = 0; i < c.num_components; ++i) {
+        const int64_t h = c.comp_info[i].h_samp_factor, v = c.comp_info[i].v_samp_factor;
+        const int64_t bw = (int64_t(c.image_width) * h + 8 * max_h - 1) / (8 * max_h) + h;
+        const int64_t bh = (int64_t(c.image_height) * v + 8 * max_v - 1) / (8 * max_v) + v;
+        bytes += bw * bh * DCTSIZE2 * int64_t(sizeof(JCOEF));
+    }
+    return bytes;
+}
+
+// Phase 2: decodes batches of rows into `rows` and places each pixel where the orientation puts
+// it, so a rotated image never exists twice; CMYK (stored Adobe-inverted, "CMYK;I" in PIL) goes
+// to RGB as PIL converts it: r = (255 - k) - (c * (255 - k)) / 255, its rounded MULDIV255.
+bool jpeg_pixels(Jpeg& j, RgbImage& img, uint8_t* rows, int batch) {
+    if (setjmp(j.err.jump)) return false;
+    jpeg_decompress_struct& c = j.cinfo;
+    jpeg_start_decompress(&c);
+    const int64_t W = c.output_width, H = c.output_height, comps = c.output_components;
+    if (comps != 3 && comps != 4) jpeg_fail(reinterpret_cast<j_common_ptr>(&c));
+    JSAMPROW pointers[16];
+    while (c.output_scanline < c.output_height) {
+        const int64_t first = c.output_scanline;
+        int got = 0;
+        while (got < batch && c.output_scanline < c.output_height) {
+            for (int r = got; r < batch; ++r) pointers[r] = rows + r * W * comps;
+            got += static_cast<int>(jpeg_read_scanlines(&c, pointers + got, static_cast<JDIMENSION>(batch - got)));
+        }
+        for (int r = 0; r < got; ++r) {
+            uint8_t* src = rows + r * W * comps;
+            if (comps == 4)
+                for (int64_t x = 0; x < W; ++x) {
+                    const int nk = src[x * 4 + 3];  // stored inverted: 255 - k
+                    for (int ch = 0; ch < 3; ++ch) {
+                        const int t = (255 - src[x * 4 + ch]) * nk + 128;
+                        src[x * 3 + ch] = static_cast<uint8_t>(nk - (((t >> 8) + t) >> 8));
+                    }
+                }
+            const RowPlacement p = place_row(j.orientation, first + r, W, H);
+            uint8_t* dst = img.pixels.data();
+            const int64_t step = (p.dy * img.width + p.dx) * 3;
+            uint8_t* o = dst + (p.y0 * img.width + p.x0) * 3;
+            for (int64_t x = 0; x < W; ++x, o += step) std::memcpy(o, src + x * 3, 3);
         }
     }
+    jpeg_finish_decompress(&c);
+    return true;
 }
 
 RgbImage decode_jpeg(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
+    Jpeg j;
+    if (!jpeg_header(j, bytes)) throw ImageError(std::string("JPEG: corrupt or truncated data: ") + j.err.message);
+    jpeg_decompress_struct& c = j.cinfo;
+    const int64_t W = c.image_width, H = c.image_height;
+    check_size("JPEG", W, H, limits);
+    const bool cmyk = c.jpeg_color_space == JCS_CMYK || c.jpeg_color_space == JCS_YCCK;
+    c.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    const int batch = 16;
+    const int64_t coefficients = jpeg_coefficient_bytes(c);
     RgbImage img;
-    std::vector<uint8_t> cmyk;
-    JpegJob job{bytes, &limits, &img, &cmyk};
-    jpeg_decompress_struct cinfo;
-    JpegError err;
-    cinfo.err = jpeg_std_error(&err.mgr);
-    err.mgr.error_exit = jpeg_fail;
-    err.mgr.emit_message = jpeg_message;
-    const bool ok = jpeg_run(job, cinfo, err);
-    jpeg_destroy_decompress(&cinfo);
-    if (!ok) throw ImageError(std::string("JPEG: corrupt or truncated data: ") + err.message);
-    if (job.over_limit) check_size("JPEG", img.width, img.height, limits);
-    if (job.is_cmyk) cmyk_to_rgb(cmyk, img);
-    return job.orientation == 1 ? img : apply_orientation(img, job.orientation);
+    reserve(img, "JPEG", W, H, coefficients + batch * W * 4, limits);
+    // libjpeg refuses (no backing store) rather than allocate beyond what was reserved.
+    c.mem->max_memory_to_use = static_cast<long>(coefficients + (64 << 20));
+    const bool swap = j.orientation >= 5;
+    img.width = static_cast<int>(swap ? H : W);
+    img.height = static_cast<int>(swap ? W : H);
+    img.pixels.resize(static_cast<size_t>(W * H * 3));
+    std::vector<uint8_t> rows(static_cast<size_t>(batch * W * 4));
+    if (!jpeg_pixels(j, img, rows.data(), batch))
+        throw ImageError(std::string("JPEG: corrupt or truncated data: ") + j.err.message);
+    return img;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,26 +270,31 @@ void png_read_mem(png_structp png, png_bytep out, png_size_t n) {
     r->pos += n;
 }
 
-bool png_run(png_structp png, png_infop info, RgbImage& img, std::vector<png_bytep>& rows) {
+// Phase 1: the header chunks, the conversion to 8-bit RGB, the row size that results.
+bool png_header(png_structp png, png_infop info) {
     if (setjmp(png_jmpbuf(png))) return false;
     png_read_info(png, info);
     const int depth = png_get_bit_depth(png, info);
     const int color = png_get_color_type(png, info);
     // Everything to 8-bit RGB; transparency (alpha channel or tRNS) is dropped, not composited.
+    // Palette expansion turns a tRNS chunk into an alpha channel: that is stripped too, so the
+    // pixels are the palette's colours, as PIL's convert("RGB") gives them.
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_strip_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    const int w = static_cast<int>(png_get_image_width(png, info));
-    const int h = static_cast<int>(png_get_image_height(png, info));
-    if (png_get_rowbytes(png, info) != static_cast<size_t>(w) * 3) png_error(png, "unexpected row size after conversion to RGB");
-    allocate(img, w, h);
-    rows.resize(h);
-    for (int y = 0; y < h; ++y) rows[y] = img.pixels.data() + static_cast<size_t>(y) * w * 3;
-    png_read_image(png, rows.data());
+    if (png_get_rowbytes(png, info) != static_cast<size_t>(png_get_image_width(png, info)) * 3)
+        png_error(png, "unexpected row size after conversion to RGB");
+    return true;
+}
+
+// Phase 2: the pixels, straight into the image's rows.
+bool png_pixels(png_structp png, png_bytepp rows) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_read_image(png, rows);
     return true;
 }
 
@@ -254,21 +303,29 @@ RgbImage decode_png(std::span<const uint8_t> bytes, const DecodeLimits& limits) 
     // to refuse an over-large image.
     if (bytes.size() < 8 + 8 + 13 || std::memcmp(bytes.data() + 12, "IHDR", 4) != 0)
         throw ImageError("PNG: file is truncated or lacks the IHDR header chunk");
-    check_size("PNG", be32(bytes.data() + 16), be32(bytes.data() + 20), limits);
-
+    const int64_t w = be32(bytes.data() + 16), h = be32(bytes.data() + 20);
+    check_size("PNG", w, h, limits);
     RgbImage img;
-    std::vector<png_bytep> rows;
+    reserve(img, "PNG", w, h, 2 * w * 8, limits);  // libpng's own row buffers besides the pixels
+
+    struct Png {  // libpng's state, destroyed on every path
+        png_structp png = nullptr;
+        png_infop info = nullptr;
+        ~Png() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+    } p;
     PngReader reader{bytes};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_fail, png_quiet);
-    png_infop info = png ? png_create_info_struct(png) : nullptr;
-    if (!info) {
-        png_destroy_read_struct(&png, nullptr, nullptr);
-        throw ImageError("PNG: out of memory creating the decoder");
-    }
-    png_set_read_fn(png, &reader, png_read_mem);
-    const bool ok = png_run(png, info, img, rows);
-    png_destroy_read_struct(&png, &info, nullptr);
-    if (!ok) throw ImageError(std::string("PNG: corrupt or truncated data: ") + reader.message);
+    p.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_fail, png_quiet);
+    p.info = p.png ? png_create_info_struct(p.png) : nullptr;
+    if (!p.info) throw ImageError("PNG: out of memory creating the decoder");
+    png_set_read_fn(p.png, &reader, png_read_mem);
+    if (!png_header(p.png, p.info)) throw ImageError(std::string("PNG: corrupt or truncated data: ") + reader.message);
+    if (png_get_image_width(p.png, p.info) != w || png_get_image_height(p.png, p.info) != h)
+        throw ImageError("PNG: corrupt IHDR chunk");
+
+    allocate(img, static_cast<int>(w), static_cast<int>(h));
+    std::vector<png_bytep> rows(static_cast<size_t>(h));
+    for (int64_t y = 0; y < h; ++y) rows[y] = img.pixels.data() + y * w * 3;
+    if (!png_pixels(p.png, rows.data())) throw ImageError(std::string("PNG: corrupt or truncated data: ") + reader.message);
     return img;
 }
 
@@ -294,9 +351,14 @@ RgbImage decode_webp(std::span<const uint8_t> bytes, const DecodeLimits& limits)
     VP8StatusCode s = WebPGetFeatures(bytes.data(), bytes.size(), &config.input);
     if (s != VP8_STATUS_OK) throw ImageError(std::string("WebP: cannot read header: ") + webp_status(s));
     if (config.input.has_animation) throw ImageError("WebP: animated images are not supported");
-    check_size("WebP", config.input.width, config.input.height, limits);
+    const int64_t w = config.input.width, h = config.input.height;
+    check_size("WebP", w, h, limits);
     RgbImage img;
-    allocate(img, config.input.width, config.input.height);
+    // Lossless (and mixed) files decode through a whole-image ARGB buffer, alpha planes take a
+    // byte per pixel; lossy ones need a few macroblock rows only.
+    const bool lossless = config.input.format != 1;
+    reserve(img, "WebP", w, h, w * h * ((lossless ? 4 : 0) + (config.input.has_alpha ? 1 : 0)) + 64 * w, limits);
+    allocate(img, static_cast<int>(w), static_cast<int>(h));
     // MODE_RGB drops alpha, if any, keeping the stored colour values.
     config.output.colorspace = MODE_RGB;
     config.output.is_external_memory = 1;
@@ -343,6 +405,7 @@ RgbImage decode_bmp(std::span<const uint8_t> bytes, const DecodeLimits& limits) 
         }
     }
     RgbImage img;
+    reserve(img, "BMP", w, h, 0, limits);
     allocate(img, w, static_cast<int>(h));
     for (int y = 0; y < img.height; ++y) {
         const uint8_t* s = p + offset + stride * (top_down ? y : img.height - 1 - y);

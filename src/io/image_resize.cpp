@@ -18,52 +18,78 @@ namespace {
 // slightly above 1) still fits an int32 accumulator.
 constexpr int kPrecisionBits = 32 - 8 - 2;
 
-// One output pixel along one axis: the first input index and the integer weights of its taps.
-struct AxisCoeffs {
-    int ksize = 0;                 // taps reserved per output pixel
-    std::vector<int> first;        // first input index used, per output pixel
-    std::vector<int> count;        // number of taps used, per output pixel
-    std::vector<int32_t> weights;  // out_size * ksize, zero past `count`
-};
-
 double triangle(double x) {
     x = std::fabs(x);
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// PIL's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter (support 1), same
-// arithmetic in the same order so that the rounding of every weight matches.
+// One axis of the resize: PIL's precompute_coeffs parameters for the bilinear filter (support 1).
+struct Axis {
+    int in_size, out_size, ksize;
+    double scale, filterscale, support;
+};
+
+Axis make_axis(int in_size, int out_size) {
+    Axis a;
+    a.in_size = in_size, a.out_size = out_size;
+    a.scale = static_cast<double>(in_size) / out_size;
+    a.filterscale = std::max(a.scale, 1.0);
+    a.support = 1.0 * a.filterscale;
+    a.ksize = static_cast<int>(std::ceil(a.support)) * 2 + 1;
+    return a;
+}
+
+// PIL's precompute_coeffs + normalize_coeffs_8bpc for output pixel xx, same arithmetic in the
+// same order so that the rounding of every weight matches: its first input index, its number
+// of taps, and the taps' integer weights in k[0..ksize) (zero past the count). w: scratch.
+void output_coeffs(const Axis& a, int xx, std::vector<double>& w, int32_t* k, int& first, int& count) {
+    w.resize(a.ksize);
+    const double center = (xx + 0.5) * a.scale;
+    const double ss = 1.0 / a.filterscale;
+    int xmin = static_cast<int>(center - a.support + 0.5);
+    int xmax = static_cast<int>(center + a.support + 0.5);
+    xmin = std::max(xmin, 0);
+    xmax = std::min(xmax, a.in_size) - xmin;
+    double sum = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+        w[x] = triangle((x + xmin - center + 0.5) * ss);
+        sum += w[x];
+    }
+    std::fill(k, k + a.ksize, 0);
+    for (int x = 0; x < xmax; ++x) {
+        const double v = sum != 0.0 ? w[x] / sum : w[x];
+        const double fixed = v * (1 << kPrecisionBits);
+        k[x] = static_cast<int32_t>(v < 0 ? fixed - 0.5 : fixed + 0.5);
+    }
+    first = xmin;
+    count = xmax;
+}
+
+// The weights of every output pixel are kept in a table when it is small. An image thousands of
+// times longer than wide (allowed: MAX_IMAGE_PIXELS bounds only the area) would need a table of
+// about 8 bytes per input pixel of its long side; then weights are computed where they are used.
+constexpr int64_t kMaxTableBytes = int64_t(64) << 20;
+
+struct AxisCoeffs {
+    Axis axis;
+    std::vector<int> first;        // first input index used, per output pixel
+    std::vector<int> count;        // number of taps used, per output pixel
+    std::vector<int32_t> weights;  // out_size * ksize, zero past `count`; empty when too large
+    int ksize() const { return axis.ksize; }
+};
+
 AxisCoeffs axis_coeffs(int in_size, int out_size) {
-    const double scale = static_cast<double>(in_size) / out_size;
-    const double filterscale = std::max(scale, 1.0);
-    const double support = 1.0 * filterscale;
     AxisCoeffs c;
-    c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+    c.axis = make_axis(in_size, out_size);
     c.first.resize(out_size);
     c.count.resize(out_size);
-    c.weights.assign(static_cast<size_t>(out_size) * c.ksize, 0);
-    std::vector<double> w(c.ksize);
-    for (int xx = 0; xx < out_size; ++xx) {
-        const double center = (xx + 0.5) * scale;
-        const double ss = 1.0 / filterscale;
-        int xmin = static_cast<int>(center - support + 0.5);
-        int xmax = static_cast<int>(center + support + 0.5);
-        xmin = std::max(xmin, 0);
-        xmax = std::min(xmax, in_size) - xmin;
-        double sum = 0.0;
-        for (int x = 0; x < xmax; ++x) {
-            w[x] = triangle((x + xmin - center + 0.5) * ss);
-            sum += w[x];
-        }
-        int32_t* k = &c.weights[static_cast<size_t>(xx) * c.ksize];
-        for (int x = 0; x < xmax; ++x) {
-            const double v = sum != 0.0 ? w[x] / sum : w[x];
-            const double fixed = v * (1 << kPrecisionBits);
-            k[x] = static_cast<int32_t>(v < 0 ? fixed - 0.5 : fixed + 0.5);
-        }
-        c.first[xx] = xmin;
-        c.count[xx] = xmax;
-    }
+    const bool table = int64_t(out_size) * c.axis.ksize * int64_t(sizeof(int32_t)) <= kMaxTableBytes;
+    if (table) c.weights.assign(static_cast<size_t>(out_size) * c.axis.ksize, 0);
+    std::vector<double> w;
+    std::vector<int32_t> k(table ? 0 : c.axis.ksize);
+    for (int xx = 0; xx < out_size; ++xx)
+        output_coeffs(c.axis, xx, w, table ? &c.weights[static_cast<size_t>(xx) * c.axis.ksize] : k.data(), c.first[xx],
+                      c.count[xx]);
     return c;
 }
 
@@ -75,7 +101,7 @@ inline uint8_t clip8(int32_t acc) {
 // pixel can run all K taps (weights past its window are zero). With SSE4.1 one tap is one 4-lane
 // multiply-add over R, G, B and the next pixel's R, whose lane is ignored.
 void horizontal_row(const uint8_t* in, const AxisCoeffs& c, uint8_t* out) {
-    const int K = c.ksize;
+    const int K = c.ksize();
     const int out_w = static_cast<int>(c.first.size());
     for (int xx = 0; xx < out_w; ++xx) {
         const int32_t* k = &c.weights[static_cast<size_t>(xx) * K];
@@ -101,6 +127,26 @@ void horizontal_row(const uint8_t* in, const AxisCoeffs& c, uint8_t* out) {
     }
 }
 
+// Without a weight table (a very wide image, hence few rows): one output column at a time,
+// its weights computed once for all rows. Integer sums, so the result equals the table path's.
+void resample_horizontal_by_column(const RgbImage& src, int row0, int rows, const AxisCoeffs& c, RgbImage& dst) {
+    const int out_w = static_cast<int>(c.first.size());
+    std::vector<double> w;
+    std::vector<int32_t> k(c.ksize());
+    for (int xx = 0; xx < out_w; ++xx) {
+        int first, count;
+        output_coeffs(c.axis, xx, w, k.data(), first, count);
+        for (int y = 0; y < rows; ++y) {
+            const uint8_t* p = src.row(row0 + y) + static_cast<size_t>(first) * 3;
+            int32_t s[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1)};
+            for (int t = 0; t < count; ++t)
+                for (int ch = 0; ch < 3; ++ch) s[ch] += p[t * 3 + ch] * k[t];
+            uint8_t* o = dst.pixels.data() + (static_cast<size_t>(y) * out_w + xx) * 3;
+            for (int ch = 0; ch < 3; ++ch) o[ch] = clip8(s[ch]);
+        }
+    }
+}
+
 // Rows [row0, row0 + rows) of src, resampled horizontally to c.first.size() columns.
 void resample_horizontal(const RgbImage& src, int row0, int rows, const AxisCoeffs& c, RgbImage& dst) {
     const int out_w = static_cast<int>(c.first.size());
@@ -108,8 +154,9 @@ void resample_horizontal(const RgbImage& src, int row0, int rows, const AxisCoef
     dst.width = out_w;
     dst.height = rows;
     dst.pixels.resize(static_cast<size_t>(out_w) * rows * 3);
+    if (c.weights.empty()) return resample_horizontal_by_column(src, row0, rows, c, dst);
     // Room for K taps from the last window start plus the 4th byte of a 4-byte load.
-    std::vector<uint8_t> padded(in_bytes + (static_cast<size_t>(c.ksize) + 1) * 3, 0);
+    std::vector<uint8_t> padded(in_bytes + (static_cast<size_t>(c.ksize()) + 1) * 3, 0);
     for (int y = 0; y < rows; ++y) {
         std::memcpy(padded.data(), src.row(row0 + y), in_bytes);
         horizontal_row(padded.data(), c, dst.pixels.data() + static_cast<size_t>(y) * out_w * 3);
@@ -125,9 +172,17 @@ void resample_vertical(const RgbImage& src, int row_offset, const AxisCoeffs& c,
     dst.height = out_h;
     dst.pixels.resize(n * out_h);
     std::vector<int32_t> acc(n);
+    std::vector<double> w;
+    std::vector<int32_t> row_weights(c.weights.empty() ? c.ksize() : 0);
     for (int yy = 0; yy < out_h; ++yy) {
         std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-        const int32_t* k = &c.weights[static_cast<size_t>(yy) * c.ksize];
+        const int32_t* k = row_weights.data();
+        if (c.weights.empty()) {
+            int first, count;
+            output_coeffs(c.axis, yy, w, row_weights.data(), first, count);
+        } else {
+            k = &c.weights[static_cast<size_t>(yy) * c.ksize()];
+        }
         for (int y = 0, cnt = c.count[yy]; y < cnt; ++y) {
             const uint8_t* in = src.row(c.first[yy] - row_offset + y);
             const int32_t w = k[y];
@@ -286,8 +341,10 @@ void longest_side_size(int w, int h, int target, int& out_w, int& out_h) {
         throw ImageError("longest_side_size: sizes must be positive, got " + std::to_string(w) + "x" +
                          std::to_string(h) + " to " + std::to_string(target));
     const double scale = target * 1.0 / std::max(w, h);
-    out_w = static_cast<int>(w * scale + 0.5);
-    out_h = static_cast<int>(h * scale + 0.5);
+    // A side under half a pixel would round to 0 (an image over 2048 times longer than wide):
+    // it stays 1 pixel, as PIL and torchvision keep every side of a resized image at least 1.
+    out_w = std::max(1, static_cast<int>(w * scale + 0.5));
+    out_h = std::max(1, static_cast<int>(h * scale + 0.5));
 }
 
 }  // namespace sam

@@ -20,7 +20,7 @@ RgbImage resize_bilinear_antialias(const RgbImage& src, int out_w, int out_h);
 Tensor resize_bilinear_antialias_float(const RgbImage& src, int out_w, int out_h);
 
 // Size with the longest side scaled to `target`, as SAM's ResizeLongestSide computes it:
-// scale = target / long_side; side = int(side * scale + 0.5).
+// scale = target / long_side; side = int(side * scale + 0.5), but at least 1.
 void longest_side_size(int w, int h, int target, int& out_w, int& out_h);
 
 }  // namespace sam

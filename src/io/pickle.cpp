@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <unordered_map>
 
 namespace sam::io {
@@ -9,12 +10,6 @@ namespace sam::io {
 namespace {
 
 using Kind = PickleValue::Kind;
-
-PickleRef make(Kind k) {
-    auto v = std::make_shared<PickleValue>();
-    v->kind = k;
-    return v;
-}
 
 const char* kind_name(Kind k) {
     switch (k) {
@@ -36,28 +31,46 @@ const char* kind_name(Kind k) {
 
 class Parser {
 public:
-    explicit Parser(std::span<const uint8_t> data) : p_(data.data()), n_(data.size()) {}
+    explicit Parser(std::span<const uint8_t> data)
+        : p_(data.data()), n_(data.size()), text_budget_(2 * data.size()), arena_(std::make_shared<Arena>()) {}
 
-    PickleRef run() {
+    std::shared_ptr<const PickleValue> run() {
         while (true) {
             op_pos_ = pos_;
             uint8_t op = u8();
             if (op == '.') {  // STOP
                 if (stack_.size() != 1 || !marks_.empty())
                     fail("STOP with " + std::to_string(stack_.size()) + " values on the stack (expected 1)");
-                return stack_.back();
+                // The root shares ownership of the whole arena.
+                return std::shared_ptr<const PickleValue>(arena_, stack_.back());
             }
             step(op);
         }
     }
 
 private:
+    using Arena = std::deque<PickleValue>;  // stable addresses; freed flat, whatever links them
+
     const uint8_t* p_;
     size_t n_;
     size_t pos_ = 0, op_pos_ = 0;
-    std::vector<PickleRef> stack_;
+    size_t text_budget_;  // bytes of text still allowed (GLOBAL names are built from memoised strings)
+    std::shared_ptr<Arena> arena_;
+    std::vector<PickleValue*> stack_;
     std::vector<size_t> marks_;
-    std::unordered_map<uint64_t, PickleRef> memo_;
+    std::unordered_map<uint64_t, PickleValue*> memo_;
+
+    PickleValue* make(Kind k) {
+        if (arena_->size() >= kMaxPickleValues)
+            fail("more than " + std::to_string(kMaxPickleValues) + " values: not a state dict");
+        PickleValue& v = arena_->emplace_back();
+        v.kind = k;
+        return &v;
+    }
+    void spend_text(size_t bytes) {
+        if (bytes > text_budget_) fail("builds more text than twice the pickle's size: not a state dict");
+        text_budget_ -= bytes;
+    }
 
     [[noreturn]] void fail(const std::string& what) const {
         throw PickleError("offset " + std::to_string(op_pos_) + ": " + what);
@@ -90,55 +103,60 @@ private:
         return s;
     }
 
-    void push(PickleRef v) { stack_.push_back(std::move(v)); }
-    PickleRef pop() {
+    void push(PickleValue* v) { stack_.push_back(v); }
+    PickleValue* pop() {
         size_t floor = marks_.empty() ? 0 : marks_.back();
         if (stack_.size() <= floor) fail("stack underflow");
-        PickleRef v = std::move(stack_.back());
+        PickleValue* v = stack_.back();
         stack_.pop_back();
         return v;
     }
-    PickleRef& top() {
+    PickleValue* top() {
         size_t floor = marks_.empty() ? 0 : marks_.back();
         if (stack_.size() <= floor) fail("stack underflow");
         return stack_.back();
+    }
+    void mark() {
+        if (marks_.size() >= kMaxPickleValues) fail("more than " + std::to_string(kMaxPickleValues) + " MARKs open");
+        marks_.push_back(stack_.size());
     }
     std::vector<PickleRef> pop_mark() {
         if (marks_.empty()) fail("no MARK to pop to");
         size_t m = marks_.back();
         marks_.pop_back();
-        std::vector<PickleRef> out(std::make_move_iterator(stack_.begin() + m), std::make_move_iterator(stack_.end()));
+        std::vector<PickleRef> out(stack_.begin() + m, stack_.end());
         stack_.resize(m);
         return out;
     }
 
-    PickleRef scalar_int(int64_t v) {
-        auto r = make(Kind::Int);
+    PickleValue* scalar_int(int64_t v) {
+        PickleValue* r = make(Kind::Int);
         r->integer = v;
         return r;
     }
-    PickleRef text(Kind k, uint64_t len) {
+    PickleValue* text(Kind k, uint64_t len) {
         const uint8_t* q = take(len);
-        auto r = make(k);
+        PickleValue* r = make(k);
         r->text.assign(reinterpret_cast<const char*>(q), static_cast<size_t>(len));
         return r;
     }
-    PickleRef tuple(std::vector<PickleRef> items) {
-        auto r = make(Kind::Tuple);
+    PickleValue* tuple(std::vector<PickleRef> items) {
+        PickleValue* r = make(Kind::Tuple);
         r->items = std::move(items);
         return r;
     }
-    PickleRef global(const std::string& module, const std::string& name) {
-        auto r = make(Kind::Global);
+    PickleValue* global(const std::string& module, const std::string& name) {
+        spend_text(module.size() + 1 + name.size());
+        PickleValue* r = make(Kind::Global);
         r->text = module + "." + name;
         return r;
     }
-    PickleRef object(PickleRef callable, PickleRef args) {
+    PickleValue* object(PickleValue* callable, PickleValue* args) {
         if (!callable->is(Kind::Global)) fail("REDUCE of " + std::string(kind_name(callable->kind)) + ", not of a global");
         if (!args->is(Kind::Tuple)) fail("REDUCE arguments are " + std::string(kind_name(args->kind)) + ", not a tuple");
-        auto r = make(Kind::Object);
-        r->callable = std::move(callable);
-        r->args = std::move(args);
+        PickleValue* r = make(Kind::Object);
+        r->callable = callable;
+        r->args = args;
         return r;
     }
     void set_items(PickleValue& target, std::vector<PickleRef>& kv) {
@@ -149,9 +167,13 @@ private:
     }
     void append_items(PickleValue& target, std::vector<PickleRef>& vs) {
         if (!target.is(Kind::List) && !target.is(Kind::Object)) fail("APPEND on a " + std::string(kind_name(target.kind)));
-        for (auto& v : vs) target.items.push_back(v);
+        target.items.insert(target.items.end(), vs.begin(), vs.end());
     }
-    void put(uint64_t idx) { memo_[idx] = top(); }
+    void put(uint64_t idx) {
+        if (memo_.size() >= kMaxPickleValues && !memo_.count(idx))
+            fail("more than " + std::to_string(kMaxPickleValues) + " memo entries");
+        memo_[idx] = top();
+    }
     void get(uint64_t idx) {
         auto it = memo_.find(idx);
         if (it == memo_.end()) fail("memo index " + std::to_string(idx) + " was never stored");
@@ -166,14 +188,14 @@ private:
                 break;
             }
             case 0x95: take(8); break;  // FRAME: a length hint only
-            case '(': marks_.push_back(stack_.size()); break;  // MARK
+            case '(': mark(); break;                           // MARK
             case '0': pop(); break;                            // POP
             case '1': pop_mark(); break;                       // POP_MARK
             case '2': push(top()); break;                      // DUP
             case 'N': push(make(Kind::None)); break;
             case 0x88:  // NEWTRUE
             case 0x89: {  // NEWFALSE
-                auto b = make(Kind::Bool);
+                PickleValue* b = make(Kind::Bool);
                 b->boolean = op == 0x88;
                 push(b);
                 break;
@@ -196,7 +218,7 @@ private:
                 const uint8_t* q = take(8);
                 uint64_t bits = 0;
                 for (int i = 0; i < 8; ++i) bits = (bits << 8) | q[i];
-                auto f = make(Kind::Float);
+                PickleValue* f = make(Kind::Float);
                 std::memcpy(&f->number, &bits, 8);
                 push(f);
                 break;
@@ -222,7 +244,7 @@ private:
             }
             case ']': push(make(Kind::List)); break;  // EMPTY_LIST
             case 'l': {                               // LIST
-                auto l = make(Kind::List);
+                PickleValue* l = make(Kind::List);
                 l->items = pop_mark();
                 push(l);
                 break;
@@ -240,7 +262,7 @@ private:
             case '}': push(make(Kind::Dict)); break;  // EMPTY_DICT
             case 'd': {                               // DICT
                 auto kv = pop_mark();
-                auto d = make(Kind::Dict);
+                PickleValue* d = make(Kind::Dict);
                 set_items(*d, kv);
                 push(d);
                 break;
@@ -263,26 +285,26 @@ private:
                 break;
             }
             case 0x93: {  // STACK_GLOBAL
-                PickleRef name = pop(), module = pop();
+                PickleValue *name = pop(), *module = pop();
                 if (!name->is(Kind::String) || !module->is(Kind::String)) fail("STACK_GLOBAL needs two strings");
                 push(global(module->text, name->text));
                 break;
             }
             case 'R':     // REDUCE
             case 0x81: {  // NEWOBJ
-                PickleRef args = pop(), callable = pop();
-                push(object(std::move(callable), std::move(args)));
+                PickleValue *args = pop(), *callable = pop();
+                push(object(callable, args));
                 break;
             }
             case 'b': {  // BUILD
                 PickleRef state = pop();
-                PickleRef& target = top();
+                PickleValue* target = top();
                 if (!target->is(Kind::Object)) fail("BUILD on a " + std::string(kind_name(target->kind)));
-                target->state = std::move(state);
+                target->state = state;
                 break;
             }
             case 'Q': {  // BINPERSID
-                auto id = make(Kind::PersistentId);
+                PickleValue* id = make(Kind::PersistentId);
                 id->args = pop();
                 push(id);
                 break;
@@ -310,7 +332,7 @@ bool PickleValue::is_object_of(std::string_view global_name) const {
 const PickleValue* PickleValue::find(std::string_view key) const {
     if (kind != Kind::Dict && kind != Kind::Object) return nullptr;
     for (size_t i = entries.size(); i-- > 0;)
-        if (entries[i].first->is(Kind::String) && entries[i].first->text == key) return entries[i].second.get();
+        if (entries[i].first->is(Kind::String) && entries[i].first->text == key) return entries[i].second;
     return nullptr;
 }
 
@@ -332,6 +354,6 @@ std::string describe(const PickleValue& v) {
     return "?";
 }
 
-PickleRef parse_pickle(std::span<const uint8_t> data) { return Parser(data).run(); }
+std::shared_ptr<const PickleValue> parse_pickle(std::span<const uint8_t> data) { return Parser(data).run(); }
 
 }  // namespace sam::io

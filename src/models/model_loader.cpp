@@ -52,6 +52,20 @@ std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, Precision
     return encoder;
 }
 
+// One loading step on `path`: every error names the file, also out of memory and the errors
+// of layers that do not know it.
+template <class F>
+auto from_file(const std::string& path, F&& load) -> decltype(load()) {
+    try {
+        return load();
+    } catch (const std::bad_alloc&) {
+        throw ModelLoadError(path + ": out of memory while loading the model");
+    } catch (const std::exception& e) {
+        const std::string msg = e.what();
+        throw ModelLoadError(msg.find(path) == std::string::npos ? path + ": " + msg : msg);
+    }
+}
+
 template <class Decoder>
 std::unique_ptr<Segmenter> make(std::unique_ptr<ImageEncoder> encoder, Decoder decoder, const std::string& what,
                                 const std::string& key) {
@@ -106,13 +120,13 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector
                 mobile ? choice.mobilesam_checkpoint : sam2 ? choice.sam2_checkpoint : choice.vith_checkpoint;
             require_file(path, mobile ? "MobileSAM checkpoint" : sam2 ? "SAM 2 checkpoint" : "SAM ViT checkpoint",
                          mobile ? "MOBILESAM_CHECKPOINT" : sam2 ? "SAM2_CHECKPOINT" : "VITH_CHECKPOINT");
-            const auto ckpt = io::Checkpoint::open(path);
-            if (looks_like_sam2(ckpt)) return load_sam2(ckpt, choice, warnings);
+            const auto ckpt = from_file(path, [&] { return io::Checkpoint::open(path); });
+            if (looks_like_sam2(ckpt)) return from_file(path, [&] { return load_sam2(ckpt, choice, warnings); });
             std::string key;
-            auto encoder = load_encoder(ckpt, choice.precision, key);
+            auto encoder = from_file(path, [&] { return load_encoder(ckpt, choice.precision, key); });
             std::string what = encoder->name() + " from " + path;
             if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
-            return make(std::move(encoder), SamDecoder::load(ckpt), what, key);
+            return make(std::move(encoder), from_file(path, [&] { return SamDecoder::load(ckpt); }), what, key);
         }
         if (kind == "onnx") {
             require_file(choice.onnx_checkpoint, "ONNX decoder", "ONNX_CHECKPOINT");
@@ -124,16 +138,17 @@ std::unique_ptr<Segmenter> load_segmenter(const ModelChoice& choice, std::vector
                                               : choice.mobilesam_checkpoint;
             require_file(enc_path, "encoder checkpoint for ONNX mode (VITH_CHECKPOINT or MOBILESAM_CHECKPOINT)",
                          "VITH_CHECKPOINT");
-            const auto ckpt = io::Checkpoint::open(enc_path);
+            const auto ckpt = from_file(enc_path, [&] { return io::Checkpoint::open(enc_path); });
             if (looks_like_sam2(ckpt))
                 throw ModelLoadError(enc_path + " is a SAM 2 checkpoint; ONNX mode pairs a SAM decoder export with a "
                                      "MobileSAM or SAM ViT encoder. Use SAM_CHOICE=SAM2 for SAM 2.");
             std::string key;
-            auto encoder = load_encoder(ckpt, choice.precision, key);
+            auto encoder = from_file(enc_path, [&] { return load_encoder(ckpt, choice.precision, key); });
             std::string what = "ONNX decoder " + choice.onnx_checkpoint + " + " + encoder->name() +
                                " encoder from " + enc_path;
             if (choice.precision != Precision::f32) what += std::string(", ") + precision_name(choice.precision);
-            return make(std::move(encoder), OnnxDecoder::load(choice.onnx_checkpoint), what, key);
+            auto decoder = from_file(choice.onnx_checkpoint, [&] { return OnnxDecoder::load(choice.onnx_checkpoint); });
+            return make(std::move(encoder), std::move(decoder), what, key);
         }
     } catch (const ModelLoadError&) {
         throw;

@@ -64,6 +64,7 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     p.points.push_back({32.0f, 32.0f, 1});
     std::vector<Value> out;
     try {
+        onnx::AllocationLimit limit(onnx::kMaxLoadValueBytes);  // the file decides what this run computes
         out = d.run(blank, p, {"masks", "iou_predictions", "low_res_masks"});
     } catch (const OnnxError& e) {
         throw OnnxError(path + ": test run failed: " + e.what());

@@ -15,6 +15,12 @@ namespace {
 const std::string kPrefix = "image_encoder.";
 constexpr float kNormEps = 1e-6f;  // both the blocks' LayerNorm and the neck's LayerNorm2d
 constexpr int kMlpRatio = 4;
+// What a SAM ViT can be: the decoder takes a 256-channel 64x64 embedding, so 16-pixel patches
+// on the 1024 input and a 256-channel neck; ViT-H (1280 dim, 32 blocks) is the largest
+// published. Bounds checked before any tensor is read, so a file cannot declare an
+// architecture whose weights alone would take gigabytes.
+constexpr int kPatch = 16, kNeckChannels = 256;
+constexpr int64_t kMaxEmbedDim = 4096, kMaxDepth = 128, kMaxRelPosRows = 1024;
 // Attention scores are computed in units of about this many floats (8 MB), so that the
 // scores, their softmax and the product with V run on data still in cache.
 constexpr int64_t kScoreBudget = int64_t(1) << 21;
@@ -75,6 +81,13 @@ VitConfig infer_config(const VitWeightSource& src) {
     if (pw.size() != 4 || pw[1] != 3 || pw[2] != pw[3] || pw[2] <= 0)
         throw fail("not a SAM ViT checkpoint: " + patch_key + " has shape " + shape_str(pw) +
                    ", expected [embed_dim, 3, patch, patch]");
+    if (pw[2] != kPatch)
+        throw fail(patch_key + " has shape " + shape_str(pw) + ": patch size " + std::to_string(pw[2]) +
+                   ", but SAM's image encoder uses " + std::to_string(kPatch) +
+                   " (a 64x64 embedding of the 1024-pixel input)");
+    if (pw[0] <= 0 || pw[0] > kMaxEmbedDim)
+        throw fail(patch_key + " has shape " + shape_str(pw) + ": embed dim " + std::to_string(pw[0]) +
+                   " is outside 1.." + std::to_string(kMaxEmbedDim));
     VitConfig cfg;
     cfg.embed_dim = int(pw[0]);
     cfg.patch = int(pw[2]);
@@ -91,6 +104,9 @@ VitConfig infer_config(const VitWeightSource& src) {
         depth = std::max(depth, std::stoi(num) + 1);
     }
     if (depth == 0) throw fail("not a SAM ViT checkpoint: no " + blocks + "N.* tensors");
+    if (depth > kMaxDepth)
+        throw fail("has " + blocks + std::to_string(depth - 1) + ".* tensors: " + std::to_string(depth) +
+                   " blocks, more than any SAM ViT (at most " + std::to_string(kMaxDepth) + ")");
     cfg.depth = depth;
 
     const int grid = cfg.img_size / cfg.patch;
@@ -101,8 +117,10 @@ VitConfig infer_config(const VitWeightSource& src) {
         if (!src.contains(key))
             throw fail("not a SAM ViT checkpoint: no " + key + " (SAM ViT blocks use relative position embeddings)");
         const Shape s = src.shape(key);
-        if (s.size() != 2 || s[0] <= 0 || s[1] <= 0)
-            throw fail(key + " has shape " + shape_str(s) + ", expected [rows, head_dim]");
+        if (s.size() != 2 || s[0] <= 0 || s[1] <= 0 || s[0] > kMaxRelPosRows || s[1] > cfg.embed_dim)
+            throw fail(key + " has shape " + shape_str(s) + ", expected [rows, head_dim] with rows in 1.." +
+                       std::to_string(kMaxRelPosRows) + " and head_dim at most the embed dim " +
+                       std::to_string(cfg.embed_dim));
         if (head_dim == 0) head_dim = s[1];
         if (s[1] != head_dim)
             throw fail(key + " has head dim " + std::to_string(s[1]) + ", block 0 has " + std::to_string(head_dim));
@@ -118,10 +136,50 @@ VitConfig infer_config(const VitWeightSource& src) {
     const std::string neck_key = kPrefix + "neck.0.weight";
     if (!src.contains(neck_key)) throw fail("not a SAM ViT checkpoint: no " + neck_key);
     const Shape ns = src.shape(neck_key);
-    if (ns.size() != 4 || ns[0] <= 0)
-        throw fail(neck_key + " has shape " + shape_str(ns) + ", expected [out_chans, embed_dim, 1, 1]");
+    if (ns.size() != 4 || ns[0] != kNeckChannels)
+        throw fail(neck_key + " has shape " + shape_str(ns) + ", expected [" + std::to_string(kNeckChannels) +
+                   ", embed_dim, 1, 1] (the mask decoder takes a " + std::to_string(kNeckChannels) +
+                   "-channel embedding)");
     cfg.out_chans = int(ns[0]);
     return cfg;
+}
+
+// Every tensor the encoder reads with the shape the config gives it: all checked before the
+// first one is read, so a wrong or missing tensor late in the file costs no conversions.
+std::vector<std::pair<std::string, Shape>> expected_tensors(const VitConfig& cfg, const VitWeightSource& src) {
+    const int64_t E = cfg.embed_dim, hd = E / cfg.heads, G = cfg.img_size / cfg.patch, O = cfg.out_chans;
+    std::vector<std::pair<std::string, Shape>> t = {
+        {kPrefix + "patch_embed.proj.weight", {E, 3, cfg.patch, cfg.patch}},
+        {kPrefix + "patch_embed.proj.bias", {E}},
+        {kPrefix + "pos_embed", {1, G, G, E}},
+    };
+    for (int i = 0; i < cfg.depth; ++i) {
+        for (const char* n : {"norm1.weight", "norm1.bias", "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.lin2.bias"})
+            t.push_back({block_key(i, n), {E}});
+        t.push_back({block_key(i, "attn.qkv.weight"), {3 * E, E}});
+        t.push_back({block_key(i, "attn.qkv.bias"), {3 * E}});
+        t.push_back({block_key(i, "attn.proj.weight"), {E, E}});
+        t.push_back({block_key(i, "mlp.lin1.weight"), {kMlpRatio * E, E}});
+        t.push_back({block_key(i, "mlp.lin1.bias"), {kMlpRatio * E}});
+        t.push_back({block_key(i, "mlp.lin2.weight"), {E, kMlpRatio * E}});
+        const int64_t rows = src.shape(block_key(i, "attn.rel_pos_h"))[0];  // checked by infer_config
+        t.push_back({block_key(i, "attn.rel_pos_h"), {rows, hd}});
+        t.push_back({block_key(i, "attn.rel_pos_w"), {rows, hd}});
+    }
+    t.push_back({kPrefix + "neck.0.weight", {O, E, 1, 1}});
+    t.push_back({kPrefix + "neck.2.weight", {O, O, 3, 3}});
+    for (const char* n : {"neck.1.weight", "neck.1.bias", "neck.3.weight", "neck.3.bias"}) t.push_back({kPrefix + n, {O}});
+    return t;
+}
+
+void check_tensors(const VitConfig& cfg, const VitWeightSource& src) {
+    for (const auto& [name, shape] : expected_tensors(cfg, src)) {
+        if (!src.contains(name)) throw io::CheckpointError(src.what + ": missing tensor '" + name + "'");
+        const Shape got = src.shape(name);
+        if (got != shape)
+            throw io::CheckpointError(src.what + ": tensor '" + name + "' has shape " + shape_str(got) + ", expected " +
+                                      shape_str(shape));
+    }
 }
 
 bool same_config(const VitConfig& c, int embed, int depth, int heads, std::vector<int> global) {
@@ -171,6 +229,7 @@ Tensor resize_rel_pos(const Tensor& table, int64_t new_rows) {
 
 void VitEncoder::init(const VitWeightSource& src) {
     cfg_ = infer_config(src);
+    check_tensors(cfg_, src);
     grid_ = cfg_.img_size / cfg_.patch;
     const int64_t E = cfg_.embed_dim, hd = E / cfg_.heads, G = grid_, O = cfg_.out_chans;
     const Shape vec{E};

@@ -49,34 +49,34 @@ static Value tensor_from_proto(const ::onnx::TensorProto& tp, const std::string&
         throw OnnxError(what + ": tensor '" + tp.name() + "' uses external data, which is not supported");
     DType t = static_cast<DType>(tp.data_type());
     Shape shape(tp.dims().begin(), tp.dims().end());
-    for (int64_t d : shape)
-        if (d < 0) throw OnnxError(what + ": tensor '" + tp.name() + "' has a negative dimension");
-    Value v = Value::alloc(t, shape);
-    size_t n = static_cast<size_t>(v.numel());
+    // The declared shape must match the data the file holds before anything is allocated.
+    const std::string desc = std::string(dtype_name(t)) + shape_str(shape);
+    size_t n = static_cast<size_t>(checked_numel(shape, what + ": tensor '" + tp.name() + "'"));
     size_t bytes = n * dtype_size(t);
     if (tp.has_raw_data()) {
         if (tp.raw_data().size() != bytes)
-            throw OnnxError(what + ": tensor '" + tp.name() + "' " + v.desc() + " has " +
+            throw OnnxError(what + ": tensor '" + tp.name() + "' " + desc + " has " +
                             std::to_string(tp.raw_data().size()) + " bytes of data, expected " +
                             std::to_string(bytes));
+        Value v = Value::alloc(t, shape);
         std::memcpy(v.ptr, tp.raw_data().data(), bytes);
         return v;
     }
-    auto bad = [&](size_t got) {
-        return OnnxError(what + ": tensor '" + tp.name() + "' " + v.desc() + " has " + std::to_string(got) +
-                         " values, expected " + std::to_string(n));
-    };
+    size_t got = t == DType::Float   ? tp.float_data_size()
+                 : t == DType::Int64 ? tp.int64_data_size()
+                                     : tp.int32_data_size();  // int32_data carries every smaller integer type
+    if (got != n)
+        throw OnnxError(what + ": tensor '" + tp.name() + "' " + desc + " has " + std::to_string(got) +
+                        " values, expected " + std::to_string(n));
+    Value v = Value::alloc(t, shape);
     switch (t) {
         case DType::Float:
-            if (static_cast<size_t>(tp.float_data_size()) != n) throw bad(tp.float_data_size());
             std::copy(tp.float_data().begin(), tp.float_data().end(), v.data<float>());
             break;
         case DType::Int64:
-            if (static_cast<size_t>(tp.int64_data_size()) != n) throw bad(tp.int64_data_size());
             std::copy(tp.int64_data().begin(), tp.int64_data().end(), v.data<int64_t>());
             break;
-        default:  // int32_data carries every smaller integer type
-            if (static_cast<size_t>(tp.int32_data_size()) != n) throw bad(tp.int32_data_size());
+        default:
             for (size_t i = 0; i < n; ++i) {
                 int32_t x = tp.int32_data(static_cast<int>(i));
                 if (t == DType::Int32) v.data<int32_t>()[i] = x;
@@ -118,6 +118,7 @@ static void read_attributes(const ::onnx::NodeProto& np, Node& node, const std::
 }
 
 std::vector<Value> run_node(const Node& node, const std::vector<const Value*>& in, size_t num_outputs) {
+    if (num_outputs == 0) throw OnnxError(node.where() + " has no outputs");
     std::vector<Value> out(num_outputs);
     node.fn(node, in, out);
     return out;
@@ -351,6 +352,7 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
             node.inputs.push_back(it->second);
             all_const = all_const && g.is_const_[it->second];
         }
+        if (np.output_size() == 0) throw OnnxError(what + ": " + node.where() + " has no outputs");
         for (const auto& name : np.output()) node.outputs.push_back(name.empty() ? -1 : new_slot(name));
 
         if (all_const) {
@@ -499,9 +501,12 @@ void Graph::fold(const Node& node, const std::string& context) {
     for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &constants_[s]);
     std::vector<Value> out;
     try {
+        AllocationLimit limit(kMaxLoadValueBytes);
         out = run_node(node, in, node.outputs.size());
     } catch (const OnnxError& e) {
-        throw OnnxError(context + ": " + e.what());
+        std::string msg = e.what();
+        if (msg.find(node.where()) == std::string::npos) msg = "folding " + node.where() + ": " + msg;
+        throw OnnxError(context + ": " + msg);
     }
     for (size_t k = 0; k < node.outputs.size(); ++k) {
         if (node.outputs[k] < 0) continue;

@@ -34,6 +34,9 @@ void expect_float(const Node& node, const Value& v, const char* what);
 int norm_axis(const Node& node, int64_t axis, int rank);
 // Numpy broadcast of two shapes; throws naming the node when incompatible.
 Shape broadcast_shapes(const Node& node, const Shape& a, const Shape& b);
+// A 2-D convolution's strides, dilations or pads attribute: `n` values (each `dflt` when
+// absent), each in [lo, 2^20], so that the output size arithmetic cannot overflow.
+std::vector<int64_t> conv_attr(const Node& node, const char* key, int64_t dflt, size_t n, int64_t lo);
 
 // Iterates an output shape with per-input strides (0 on broadcast dimensions), calling
 // row(offsets, n, inner_strides) for every run of the innermost (coalesced) dimension.

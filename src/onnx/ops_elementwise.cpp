@@ -29,6 +29,19 @@ int norm_axis(const Node& node, int64_t axis, int rank) {
     return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
+std::vector<int64_t> conv_attr(const Node& node, const char* key, int64_t dflt, size_t n, int64_t lo) {
+    constexpr int64_t kMax = int64_t(1) << 20;
+    std::vector<int64_t> v = node.attr_ints(key);
+    if (v.empty()) v.assign(n, dflt);
+    if (v.size() != n)
+        throw OnnxError(node.where() + ": attribute '" + key + "' must have " + std::to_string(n) + " values for a 2-D convolution");
+    for (int64_t x : v)
+        if (x < lo || x > kMax)
+            throw OnnxError(node.where() + ": attribute '" + key + "' " + shape_str(v) + " must hold values in " +
+                            std::to_string(lo) + ".." + std::to_string(kMax));
+    return v;
+}
+
 Shape broadcast_shapes(const Node& node, const Shape& a, const Shape& b) {
     size_t r = std::max(a.size(), b.size());
     Shape out(r);

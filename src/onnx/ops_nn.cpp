@@ -173,17 +173,11 @@ static Conv2dGeom conv_geom(const Node& node, int64_t kh, int64_t kw) {
     std::string auto_pad = node.attr_s("auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "VALID")
         throw OnnxError(node.where() + ": auto_pad '" + auto_pad + "' is not supported (use explicit pads)");
-    auto two = [&](const char* key, int64_t dflt, size_t n) {
-        std::vector<int64_t> v = node.attr_ints(key);
-        if (v.empty()) v.assign(n, dflt);
-        if (v.size() != n)
-            throw OnnxError(node.where() + ": attribute '" + key + "' must have " + std::to_string(n) + " values for a 2-D convolution");
-        return v;
-    };
     std::vector<int64_t> ks = node.attr_ints("kernel_shape");
     if (!ks.empty() && (ks.size() != 2 || ks[0] != kh || ks[1] != kw))
         throw OnnxError(node.where() + ": kernel_shape " + shape_str(ks) + " does not match the weight");
-    auto st = two("strides", 1, 2), dl = two("dilations", 1, 2), pd = two("pads", 0, 4);
+    auto st = conv_attr(node, "strides", 1, 2, 1), dl = conv_attr(node, "dilations", 1, 2, 1),
+         pd = conv_attr(node, "pads", 0, 4, 0);
     return {kh, kw, st[0], st[1], dl[0], dl[1], pd[0], pd[1], pd[2], pd[3], node.attr_i("group", 1)};
 }
 
@@ -223,14 +217,16 @@ static void op_conv(const Node& node, const std::vector<const Value*>& in, std::
     Value y = Value::alloc(DType::Float, {N, M, Ho, Wo});
     int64_t Cg = C / g.group, Mg = M / g.group, K = Cg * g.kh * g.kw, P = Ho * Wo;
     bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0;
-    std::vector<float> cols(direct ? 0 : static_cast<size_t>(K * P));
+    // Scratch through Value::alloc: its size is checked like any value's.
+    Value col_buf = Value::alloc(DType::Float, {direct ? 0 : K, P});
+    float* cols = col_buf.data<float>();
     for (int64_t n = 0; n < N; ++n)
         for (int64_t gi = 0; gi < g.group; ++gi) {
             const float* xg = x.data<float>() + (n * C + gi * Cg) * H * W;
             const float* src = xg;
             if (!direct) {
-                im2col(xg, Cg, H, W, g, Ho, Wo, cols.data());
-                src = cols.data();
+                im2col(xg, Cg, H, W, g, Ho, Wo, cols);
+                src = cols;
             }
             float* yg = y.data<float>() + (n * M + gi * Mg) * P;
             ops::gemm(w.data<float>() + gi * Mg * K, src, yg, Mg, K, P);
@@ -290,8 +286,12 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
         throw OnnxError(node.where() + ": weight " + w.desc() + " does not fit input " + x.desc());
     int64_t Cg = C / g.group, Mg = w.shape[1], M = Mg * g.group;
     if (b && b->numel() != M) throw OnnxError(node.where() + ": bias " + b->desc() + " must have " + std::to_string(M) + " values");
+    if (op.size() != 2 || op[0] < 0 || op[1] < 0 || op[0] >= std::max(g.sh, g.dh) || op[1] >= std::max(g.sw, g.dw))
+        throw OnnxError(node.where() + ": output_padding " + shape_str(op) + " must be 2 values below the stride or dilation");
     int64_t Ho = g.sh * (H - 1) + op[0] + (g.kh - 1) * g.dh + 1 - g.pt - g.pb;
     int64_t Wo = g.sw * (W - 1) + op[1] + (g.kw - 1) * g.dw + 1 - g.pl - g.pr;
+    if (H <= 0 || W <= 0 || Ho <= 0 || Wo <= 0)
+        throw OnnxError(node.where() + ": input " + x.desc() + " with these pads gives an empty output");
     Value y = Value::alloc(DType::Float, {N, M, Ho, Wo});
     int64_t KK = Mg * g.kh * g.kw, P = H * W;
     if (g.group == 1 && g.sh == g.kh && g.sw == g.kw && g.dh == 1 && g.dw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 &&
@@ -300,12 +300,13 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
         out[0] = std::move(y);
         return;
     }
-    std::vector<float> xt(static_cast<size_t>(P * Cg)), cols(static_cast<size_t>(P * KK));
+    Value xt_buf = Value::alloc(DType::Float, {P, Cg}), col_buf = Value::alloc(DType::Float, {P, KK});
+    float *xt = xt_buf.data<float>(), *cols = col_buf.data<float>();
     for (int64_t n = 0; n < N; ++n)
         for (int64_t gi = 0; gi < g.group; ++gi) {
             // cols[p, (m, i, j)] = sum_c x[c, p] * w[c, m, i, j]; then scatter-add into the output.
-            ops::transpose(x.data<float>() + (n * C + gi * Cg) * P, Cg, P, xt.data());
-            ops::gemm(xt.data(), w.data<float>() + gi * Cg * KK, cols.data(), P, Cg, KK);
+            ops::transpose(x.data<float>() + (n * C + gi * Cg) * P, Cg, P, xt);
+            ops::gemm(xt, w.data<float>() + gi * Cg * KK, cols, P, Cg, KK);
             float* yg = y.data<float>() + (n * M + gi * Mg) * Ho * Wo;
             for (int64_t m = 0; m < Mg; ++m) {
                 float bv = b ? b->data<float>()[gi * Mg + m] : 0.0f;
@@ -313,7 +314,7 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
             }
             for (int64_t iy = 0; iy < H; ++iy)
                 for (int64_t ix = 0; ix < W; ++ix) {
-                    const float* cp = cols.data() + (iy * W + ix) * KK;
+                    const float* cp = cols + (iy * W + ix) * KK;
                     for (int64_t m = 0; m < Mg; ++m)
                         for (int64_t i = 0; i < g.kh; ++i) {
                             int64_t oy = iy * g.sh - g.pt + i * g.dh;
@@ -535,17 +536,21 @@ static void op_resize(const Node& node, const std::vector<const Value*>& in, std
         } else {
             if (scales->numel() != r) throw OnnxError(node.where() + ": scales must have " + std::to_string(r) + " values");
             sc[d] = static_cast<float>(scales->get_f64(d));
-            s[d] = static_cast<int64_t>(std::floor(static_cast<float>(x.shape[d]) * sc[d]));
+            const float size = std::floor(static_cast<float>(x.shape[d]) * sc[d]);
+            if (!(size >= 1.0f && size < 0x1p40f))
+                throw OnnxError(node.where() + ": scale " + std::to_string(sc[d]) + " on axis " + std::to_string(d) +
+                                " of " + x.desc() + " gives no usable size");
+            s[d] = static_cast<int64_t>(size);
         }
         if (s[d] <= 0) throw OnnxError(node.where() + ": output size " + shape_str(s) + " is empty");
         if (d < r - 2 && s[d] != x.shape[d])
             throw OnnxError(node.where() + ": only the last two dimensions can be resized, got " + x.desc() + " -> " + shape_str(s));
     }
     int64_t H = x.shape[r - 2], W = x.shape[r - 1], Ho = s[r - 2], Wo = s[r - 1];
+    Value y = Value::alloc(DType::Float, s);  // checks the size before the taps are made for it
     std::string rounding = node.attr_s("nearest_mode", "round_prefer_floor");
     Taps ty = mode == "linear" ? linear_taps(ctm, H, Ho, sc[r - 2]) : nearest_taps(ctm, rounding, H, Ho, sc[r - 2]);
     Taps tx = mode == "linear" ? linear_taps(ctm, W, Wo, sc[r - 1]) : nearest_taps(ctm, rounding, W, Wo, sc[r - 1]);
-    Value y = Value::alloc(DType::Float, s);
     int64_t planes = x.numel() / (H * W);
     for (int64_t p = 0; p < planes; ++p) {
         const float* src = x.data<float>() + p * H * W;

@@ -115,13 +115,8 @@ static void op_conv_integer(const Node& node, const std::vector<const Value*>& i
     std::string auto_pad = node.attr_s("auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "VALID")
         throw OnnxError(node.where() + ": auto_pad '" + auto_pad + "' is not supported (use explicit pads)");
-    auto get = [&](const char* key, int64_t dflt, size_t n) {
-        std::vector<int64_t> v = node.attr_ints(key);
-        if (v.empty()) v.assign(n, dflt);
-        if (v.size() != n) throw OnnxError(node.where() + ": attribute '" + key + "' must have " + std::to_string(n) + " values");
-        return v;
-    };
-    auto st = get("strides", 1, 2), dl = get("dilations", 1, 2), pd = get("pads", 0, 4);
+    auto st = conv_attr(node, "strides", 1, 2, 1), dl = conv_attr(node, "dilations", 1, 2, 1),
+         pd = conv_attr(node, "pads", 0, 4, 0);
     int64_t group = node.attr_i("group", 1);
     int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
     int64_t M = w.shape[0], kh = w.shape[2], kw = w.shape[3];
@@ -132,8 +127,9 @@ static void op_conv_integer(const Node& node, const std::vector<const Value*>& i
     if (Ho <= 0 || Wo <= 0) throw OnnxError(node.where() + ": input " + x.desc() + " is smaller than the kernel");
     int64_t Cg = C / group, Mg = M / group, K = Cg * kh * kw, P = Ho * Wo;
     Value y = Value::alloc(DType::Int32, {N, M, Ho, Wo});
-    // Padding is the zero point, i.e. 0 after subtraction.
-    std::vector<int32_t> cols(static_cast<size_t>(K * P));
+    // Padding is the zero point, i.e. 0 after subtraction. Scratch sized like a value (checked).
+    Value col_buf = Value::alloc(DType::Int32, {K, P});
+    int32_t* cols = col_buf.data<int32_t>();
     for (int64_t n = 0; n < N; ++n)
         for (int64_t g = 0; g < group; ++g) {
             const int32_t* xg = wx.data() + (n * C + g * Cg) * H * W;
@@ -146,7 +142,7 @@ static void op_conv_integer(const Node& node, const std::vector<const Value*>& i
                                 bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
                                 cols[((c * kh + i) * kw + j) * P + oy * Wo + ox] = inside ? xg[(c * H + iy) * W + ix] : 0;
                             }
-            int_gemm(ww.data() + g * Mg * K, cols.data(), y.data<int32_t>() + (n * M + g * Mg) * P, Mg, K, P);
+            int_gemm(ww.data() + g * Mg * K, cols, y.data<int32_t>() + (n * M + g * Mg) * P, Mg, K, P);
         }
     out[0] = std::move(y);
 }

@@ -56,8 +56,8 @@ static void op_reshape(const Node& node, const std::vector<const Value*>& in, st
             infer = static_cast<int>(i);
         } else if (s[i] < 0) {
             throw OnnxError(node.where() + ": invalid target shape " + shape_str(s));
-        } else {
-            known *= s[i];
+        } else if (__builtin_mul_overflow(known, s[i], &known)) {
+            throw OnnxError(node.where() + ": target shape " + shape_str(s) + " overflows");
         }
     }
     if (infer >= 0) {
@@ -65,7 +65,7 @@ static void op_reshape(const Node& node, const std::vector<const Value*>& in, st
             throw OnnxError(node.where() + ": cannot reshape " + x.desc() + " to " + shape_str(s));
         s[infer] = x.numel() / known;
     }
-    if (shape_numel(s) != x.numel())
+    if (checked_numel(s, node.where()) != x.numel())
         throw OnnxError(node.where() + ": cannot reshape " + x.desc() + " to " + shape_str(s));
     out[0] = x.reshaped(s);
 }
@@ -219,14 +219,19 @@ static void op_slice(const Node& node, const std::vector<const Value*>& in, std:
         if (st == 0) throw OnnxError(node.where() + ": step 0 on axis " + std::to_string(axes[i]));
         int64_t b = starts[i] < 0 ? starts[i] + dim : starts[i];
         int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
-        if (st > 0) {
+        // Counts in unsigned arithmetic: steps may be as large as int64 allows (INT64_MIN too).
+        const uint64_t ust = st > 0 ? uint64_t(st) : uint64_t(0) - uint64_t(st);
+        if (dim == 0) {
+            b = 0;
+            s[ax] = 0;
+        } else if (st > 0) {
             b = std::clamp<int64_t>(b, 0, dim);
             e = std::clamp<int64_t>(e, 0, dim);
-            s[ax] = e > b ? (e - b + st - 1) / st : 0;
+            s[ax] = e > b ? int64_t((uint64_t(e - b) - 1) / ust + 1) : 0;
         } else {
             b = std::clamp<int64_t>(b, 0, dim - 1);
             e = std::clamp<int64_t>(e, -1, dim - 1);
-            s[ax] = b > e ? (b - e - st - 1) / -st : 0;
+            s[ax] = b > e ? int64_t((uint64_t(b - e) - 1) / ust + 1) : 0;
         }
         begin[ax] = b;
         step[ax] = st;

@@ -1,6 +1,9 @@
 #include "onnx/value.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -30,6 +33,30 @@ size_t dtype_size(DType t) {
 }
 
 bool dtype_known(int t) { return t == 1 || t == 2 || t == 3 || t == 6 || t == 7 || t == 9; }
+
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+    constexpr int64_t kMaxElements = (int64_t(1) << 60);  // 8 bytes each still fit 63 bits
+    int64_t n = 1;
+    bool zero = false;
+    for (int64_t d : shape) {
+        if (d < 0) throw OnnxError(what + ": shape " + shape_str(shape) + " has a negative dimension");
+        zero = zero || d == 0;
+    }
+    if (zero) return 0;
+    for (int64_t d : shape)
+        if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+            throw OnnxError(what + ": shape " + shape_str(shape) + " has more than 2^60 elements");
+    return n;
+}
+
+namespace {
+thread_local size_t t_alloc_limit = SIZE_MAX;
+}  // namespace
+
+AllocationLimit::AllocationLimit(size_t max_bytes) : previous_(t_alloc_limit) {
+    t_alloc_limit = std::min(t_alloc_limit, max_bytes);
+}
+AllocationLimit::~AllocationLimit() { t_alloc_limit = previous_; }
 
 namespace {
 
@@ -83,7 +110,10 @@ Value Value::alloc(DType t, Shape shape) {
     Value v;
     v.dtype = t;
     v.shape = std::move(shape);
-    size_t bytes = static_cast<size_t>(shape_numel(v.shape)) * dtype_size(t);
+    size_t bytes = static_cast<size_t>(checked_numel(v.shape, std::string("a value of ") + dtype_name(t))) * dtype_size(t);
+    if (bytes > t_alloc_limit)
+        throw OnnxError(v.desc() + " needs " + std::to_string(bytes) + " bytes, more than the " +
+                        std::to_string(t_alloc_limit >> 20) + " MiB a value may take while an ONNX file is loaded");
     bytes = (bytes + 63) / 64 * 64;
     if (bytes == 0) bytes = 64;  // empty tensors still get a valid pointer
     void* p = pool().take(bytes);
@@ -127,7 +157,7 @@ Value Value::scalar_f(float x) {
 }
 
 Value Value::reshaped(Shape s) const {
-    if (shape_numel(s) != numel())
+    if (checked_numel(s, "reshape of " + desc()) != numel())
         throw OnnxError("cannot reshape " + desc() + " to " + shape_str(s));
     Value v = *this;
     v.shape = std::move(s);

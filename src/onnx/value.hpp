@@ -25,6 +25,27 @@ const char* dtype_name(DType t);
 size_t dtype_size(DType t);
 bool dtype_known(int onnx_type);
 
+// Elements of a shape that a file or an operator declares. Throws OnnxError naming `what` for
+// a negative dimension or a count whose bytes (at 8 per element) would not fit 63 bits, so no
+// later size computation can overflow.
+int64_t checked_numel(const Shape& shape, const std::string& what);
+
+// While one is alive, Value::alloc on this thread refuses (OnnxError) any buffer larger than
+// max_bytes. Constant folding and the load-time test run compute whatever the file describes;
+// under this bound a tiny file cannot make the loader allocate gigabytes first.
+class AllocationLimit {
+public:
+    explicit AllocationLimit(size_t max_bytes);
+    ~AllocationLimit();
+    AllocationLimit(const AllocationLimit&) = delete;
+    AllocationLimit& operator=(const AllocationLimit&) = delete;
+
+private:
+    size_t previous_;
+};
+// The bound for loading: SAM decoders fold constants of a few MB at most.
+constexpr size_t kMaxLoadValueBytes = size_t(256) << 20;
+
 struct Value {
     DType dtype = DType::Float;
     Shape shape;

@@ -36,6 +36,7 @@ const std::vector<EnvDoc>& env_docs() {
         {"CACHE_MAX_MB", "bytes of cached embeddings, in MiB (default 512)"},
         {"MAX_IMAGE_PIXELS", "larger images are refused (default 100000000)"},
         {"MAX_IMAGE_MB", "larger image files and downloads are refused, in MiB (default 50)"},
+        {"DECODE_BUDGET_MB", "memory all images being decoded or encoded may take at once, in MiB (default 1024)"},
         {"DOWNLOAD_TIMEOUT", "seconds for a whole image download (default 30)"},
         {"CONNECT_TIMEOUT", "seconds to connect for an image download (default 5)"},
         {"THREADS", "request worker threads: JSON, clicks on cached images, /setup (default 8)"},
@@ -152,6 +153,7 @@ ServerConfig config_from_env() {
     set_int(c.cache_max_mb, "CACHE_MAX_MB", 1);
     set_int(c.max_image_pixels, "MAX_IMAGE_PIXELS", 1);
     set_int(c.max_image_mb, "MAX_IMAGE_MB", 1);
+    set_int(c.decode_budget_mb, "DECODE_BUDGET_MB", 1);
     if (const char* v = env("DOWNLOAD_TIMEOUT")) c.download_timeout = to_double("DOWNLOAD_TIMEOUT", v);
     if (const char* v = env("CONNECT_TIMEOUT")) c.connect_timeout = to_double("CONNECT_TIMEOUT", v);
     set_int(c.threads, "THREADS", 1);

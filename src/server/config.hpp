@@ -30,6 +30,7 @@ struct ServerConfig {
     int64_t cache_max_mb = 512;       // and their bytes
     int64_t max_image_pixels = 100'000'000;
     int64_t max_image_mb = 50;        // download / file size limit
+    int64_t decode_budget_mb = 1024;  // decoded images alive at once, all requests together
     double download_timeout = 30;     // seconds, whole transfer
     double connect_timeout = 5;       // seconds
     int threads = 8;                  // request workers (JSON, cached clicks, /setup)

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 
+#include "io/decode_budget.hpp"
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
 #include "labelstudio/request_json.hpp"

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "io/decode_budget.hpp"
 #include "labelstudio/context_prompt.hpp"
 #include "labelstudio/errors.hpp"
 #include "labelstudio/interactive_events.hpp"
@@ -118,7 +119,8 @@ PredictHandler::PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetc
       cache_(cache),
       store_(store),
       prefetcher_(prefetcher),
-      limits_{config.max_image_pixels},
+      // A decode waits up to 20 s for images ahead of it in the budget before answering 503.
+      limits_{config.max_image_pixels, DecodeBudget::create(config.decode_budget_mb << 20, std::chrono::seconds(20))},
       model_version_(config.model_version),
       output_tag_(config.output_tag),
       output_options_{{config.polygon_tolerance, config.polygon_max_points, static_cast<double>(config.polygon_min_area)}},
@@ -131,6 +133,8 @@ CacheLookup PredictHandler::lookup(const ls::ImageSource& source, const std::str
             RgbImage image;
             try {
                 image = decode_image(bytes, limits_);
+            } catch (const DecodeBusyError& e) {
+                throw RequestError(503, "cannot decode image " + source.location + " now: " + e.what());
             } catch (const ImageError& e) {
                 throw RequestError(422, "cannot use image " + source.location + ": " + e.what());
             }
