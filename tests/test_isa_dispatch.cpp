@@ -16,6 +16,7 @@
 #include "models/tiny_vit.hpp"
 #include "models/vit_encoder.hpp"
 #include "support/golden.hpp"
+#include "tensor/cpu_features.hpp"
 #include "tensor/isa.hpp"
 
 namespace {
@@ -148,3 +149,25 @@ TEST(IsaNames, RefusesALevelTheCpuLacks) {
     }
     EXPECT_THROW(sam::isa::check_supported(Level::v3, Level::v2), std::runtime_error);
 }
+
+// Our CPUID reading against libgcc's (the test is built with GCC, whose
+// __builtin_cpu_supports knows the x86-64 levels; clang 14's does not, hence our own).
+#if defined(__GNUC__) && !defined(__clang__)
+TEST(CpuFeatures, AgreeWithTheCompilersRuntime) {
+    __builtin_cpu_init();
+    const sam::CpuFeatures& f = sam::cpu_features();
+    EXPECT_EQ(f.sse42, bool(__builtin_cpu_supports("sse4.2")));
+    EXPECT_EQ(f.avx, bool(__builtin_cpu_supports("avx")));
+    EXPECT_EQ(f.avx2, bool(__builtin_cpu_supports("avx2")));
+    EXPECT_EQ(f.fma, bool(__builtin_cpu_supports("fma")));
+    EXPECT_EQ(f.f16c, bool(__builtin_cpu_supports("f16c")));
+    EXPECT_EQ(f.bmi2, bool(__builtin_cpu_supports("bmi2")));
+    EXPECT_EQ(f.avx512f, bool(__builtin_cpu_supports("avx512f")));
+    EXPECT_EQ(f.avx512vl, bool(__builtin_cpu_supports("avx512vl")));
+    EXPECT_EQ(f.x86_64_v3(), bool(__builtin_cpu_supports("x86-64-v3")));
+    EXPECT_EQ(f.x86_64_v4(), bool(__builtin_cpu_supports("x86-64-v4")));
+    EXPECT_EQ(sam::isa::cpu_level(), f.x86_64_v4()   ? sam::isa::Level::v4
+                                     : f.x86_64_v3() ? sam::isa::Level::v3
+                                                     : sam::isa::Level::v2);
+}
+#endif

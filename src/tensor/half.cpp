@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "tensor/cpu_features.hpp"
+
 namespace sam {
 
 float half_to_float(uint16_t h) {
@@ -60,8 +62,7 @@ __attribute__((target("avx,f16c"))) void floats_to_halves_f16c(const float* in, 
 }
 
 bool has_f16c() {
-    static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return yes;
+    return cpu_features().f16c;
 }
 
 }  // namespace

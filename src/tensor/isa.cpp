@@ -9,6 +9,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "tensor/cpu_features.hpp"
+
 namespace sam::isa {
 namespace {
 
@@ -51,10 +53,9 @@ const char* name(Level level) {
 }
 
 Level cpu_level() {
-    // libgcc checks the OS saves the wide registers (XCR0), not only CPUID.
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return Level::v4;
-    if (__builtin_cpu_supports("x86-64-v3")) return Level::v3;
+    const CpuFeatures& f = cpu_features();
+    if (f.x86_64_v4()) return Level::v4;
+    if (f.x86_64_v3()) return Level::v3;
     return Level::v2;
 }
 

@@ -1,7 +1,10 @@
-// The /predict request handling that needs no model: JSON as the server parses it, the context
-// (find_context_result, prompt_from_context), the label config, and every task's image URL.
+// The /predict request handling that needs no model: JSON as the server parses it
+// (parse_request_json: depth cap, numbers, UTF-8), the context (context_event,
+// find_context_result, prompt_from_context), the label config and its output tag, the label
+// rule, and every task's image URL.
 // Allowed outcomes: an answer, or a RequestError. Checked: a prompt has finite coordinates and
 // a positive original size; a local file stays under the document root.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -11,14 +14,11 @@
 #include "labelstudio/errors.hpp"
 #include "labelstudio/image_url.hpp"
 #include "labelstudio/label_config.hpp"
+#include "labelstudio/request_json.hpp"
 
 using nlohmann::json;
 
 namespace {
-
-// The server refuses bodies nested deeper than this (issue 12, class 2); so does the harness.
-constexpr int kMaxDepth = 64;
-struct TooDeep {};
 
 const char* kDefaultConfig =
     "<View><Image name=\"image\" value=\"$image\"/><BrushLabels name=\"tag\" toName=\"image\">"
@@ -43,25 +43,27 @@ void check_source(const sam::ls::ImageSource& s, const sam::ls::UrlContext& ctx)
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    json request;
-    try {
-        request = json::parse(data, data + size, [](int depth, json::parse_event_t, json&) {
-            if (depth > kMaxDepth) throw TooDeep{};
-            return true;
-        });
-    } catch (const json::exception&) {
-        return 0;
-    } catch (const TooDeep&) {
-        return 0;
-    }
     static sam::ls::LabelConfigCache configs(4);
     try {
-        const json* result = sam::ls::find_context_result(request);
+        const json request = sam::ls::parse_request_json(std::string_view(reinterpret_cast<const char*>(data), size));
         if (!request.is_object()) return 0;
+        sam::ls::context_event(request);
+        const json* result = sam::ls::find_context_result(request);
         auto lc = request.find("label_config");
-        const std::string config = lc != request.end() && lc->is_string() ? lc->get<std::string>() : kDefaultConfig;
-        const auto target = configs.get(config);
-        if (result) check_prompt(sam::ls::prompt_from_context(*result, *target));
+        const std::string xml = lc != request.end() && lc->is_string() ? lc->get<std::string>() : kDefaultConfig;
+        const auto config = configs.get(xml);
+        std::string image;
+        if (result) {
+            const sam::ls::ContextPrompt cp = sam::ls::prompt_from_context(*result);
+            check_prompt(cp);
+            image = cp.image;
+            const sam::ls::OutputTarget& target = config->output_for(image);
+            const sam::ls::OutputLabel label = sam::ls::output_label(cp.label, target);
+            if (!target.labels.empty() &&
+                std::find(target.labels.begin(), target.labels.end(), label.label) == target.labels.end())
+                __builtin_trap();
+        }
+        const sam::ls::OutputTarget& target = config->output_for(image);
         auto tasks = request.find("tasks");
         if (tasks == request.end() || !tasks->is_array()) return 0;
         sam::ls::UrlContext ctx{"/srv/images", "http://label-studio:8080", 0};
@@ -71,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             ctx.task_id = id != task.end() && id->is_number_integer() ? id->get<int64_t>() : 0;
             auto d = task.find("data");
             if (d == task.end() || !d->is_object()) continue;
-            auto url = d->find(target->data_key);
+            auto url = d->find(target.data_key);
             if (url == d->end() || !url->is_string()) continue;
             check_source(sam::ls::resolve_image_url(url->get<std::string>(), ctx), ctx);
         }
