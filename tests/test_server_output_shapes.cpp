@@ -235,6 +235,24 @@ TEST_F(OutputShapes, OutputTagOverride) {
     EXPECT_NEAR(region["value"]["width"].get<double>(), 121 * 100.0 / kW, 1e-9);
 }
 
+// A prewarm answers per task, so it takes as many tasks as a click (16), not a body's worth.
+TEST_F(OutputShapes, PrewarmTakesAtMostAClicksTasks) {
+    start();
+    json tasks = json::array();
+    for (int i = 0; i < 16; ++i) tasks.push_back({{"id", i}, {"data", {{"image", "/data/local-files/?d=images/photo.jpg"}}}});
+    json prewarm = {{"tasks", tasks},
+                    {"label_config", config_with(output_tag("BrushLabels"))},
+                    {"params", {{"context", {{"event", "prewarm"}}}}}};
+    const json answer = predict(prewarm);
+    EXPECT_EQ(answer["results"].size(), 16u);
+    EXPECT_EQ(answer["results"][15]["result"][0]["type"], "prewarm_ack");
+    prewarm["tasks"].push_back(tasks[0]);
+    auto res = client_->Post("/predict", prewarm.dump(), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_NE(res->body.find("at most 16 tasks"), std::string::npos) << res->body;
+}
+
 TEST_F(OutputShapes, SecondClickRefinesTheFirstAnswer) {
     start();
     const std::string config = config_with(output_tag("BrushLabels"));

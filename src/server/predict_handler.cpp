@@ -172,6 +172,7 @@ PredictOutcome PredictHandler::handle(const json& request) {
     }
     const json& tasks = tasks_of(request);
     if (event == ls::ContextEvent::Prewarm) {
+        tasks_to_predict(request);  // one answer per task: as bounded as a click
         auto config = configs_.get(label_config_of(request));
         const ls::OutputTarget& target = config->output_for("", output_tag_);
         json results = json::array();
