@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "server/http_server.hpp"
+#include "support/answers.hpp"
 #include "support/golden.hpp"
 
 using nlohmann::json;
@@ -119,11 +120,7 @@ std::vector<uint8_t> rasterise(const json& region) {
     return m;
 }
 
-double iou(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-    size_t both = 0, any = 0;
-    for (size_t i = 0; i < a.size(); ++i) both += a[i] && b[i], any += a[i] || b[i];
-    return any ? double(both) / double(any) : 1.0;
-}
+using samtest::iou;
 
 class OutputShapes : public ::testing::Test {
 protected:
@@ -139,13 +136,7 @@ protected:
         client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
         client_->set_read_timeout(20);
     }
-    json predict(const json& body) {
-        auto res = client_->Post("/predict", body.dump(), "application/json");
-        EXPECT_TRUE(res);
-        if (!res) return json();
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
-    }
+    json predict(const json& request) { return samtest::post_predict(*client_, request); }
     // The mask input the model got on call `n` (1-based): -1 when none, else its one value.
     float mask_input_of(size_t n) {
         std::lock_guard lock(model_->mutex);

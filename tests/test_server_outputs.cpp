@@ -47,13 +47,7 @@ protected:
         client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
         client_->set_read_timeout(120);
     }
-    json predict(const json& request) {
-        auto res = client_->Post("/predict", request.dump(), "application/json");
-        EXPECT_TRUE(res);
-        if (!res) return json();
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
-    }
+    json predict(const json& request) { return samtest::post_predict(*client_, request); }
     // A second click that extends the first is answered with the first answer's logits as mask
     // input: its answer differs from the same prompt asked fresh. The same prompt again does not
     // extend it (no point added): fresh, and equal to a server without memory.

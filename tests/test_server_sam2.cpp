@@ -44,13 +44,7 @@ protected:
         client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
         client_->set_read_timeout(120);
     }
-    json predict(const json& request) {
-        auto res = client_->Post("/predict", request.dump(), "application/json");
-        EXPECT_TRUE(res);
-        if (!res) return json();
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
-    }
+    json predict(const json& request) { return samtest::post_predict(*client_, request); }
     double metric(const std::string& name) { return samtest::metric(client_->Get("/metrics")->body, name); }
 
     json fixtures_;

@@ -33,6 +33,14 @@ std::vector<uint8_t> standard_base64_decode(std::string text) {
 
 }  // namespace
 
+json post_predict(httplib::Client& client, const json& request) {
+    auto res = client.Post("/predict", request.dump(), "application/json");
+    EXPECT_TRUE(res) << "no answer: " << httplib::to_string(res.error());
+    if (!res) return json();
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+}
+
 double metric(const std::string& text, const std::string& name) {
     auto at = text.find("\n" + name + " ");
     return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);

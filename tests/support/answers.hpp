@@ -1,4 +1,4 @@
-// Reading the server's answers in end-to-end tests: /metrics samples, the mask of a result region
+// Reading the server's answers in end-to-end tests: /predict's JSON, /metrics samples, the mask of a result region
 // of any output type, and the check that one click answered into every output tag agrees with
 // its brush answer (issue 13), for any model behind the server.
 #pragma once
@@ -9,9 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 namespace samtest {
+
+// POST /predict: the answer's JSON, with a gtest failure (and null) unless it is a 200.
+nlohmann::json post_predict(httplib::Client& client, const nlohmann::json& request);
 
 // The value of a Prometheus sample line `name` (exact, labels included), or -1.
 double metric(const std::string& metrics_text, const std::string& name);
