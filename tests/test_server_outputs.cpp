@@ -168,6 +168,12 @@ TEST_F(OutputsE2E, LabelMissingFromTheOutputTagFallsBackToItsFirstLabel) {
     EXPECT_EQ(answer["results"][0]["result"][0]["value"]["brushlabels"], json({"Banana"}));
     EXPECT_NE(server_->log().find("label 'Kiwi' is not a label of BrushLabels 'tag'"), std::string::npos)
         << server_->log();
+    // The label is the request's: it reaches the log escaped, never as a line of its own.
+    request["params"]["context"]["result"][0]["value"]["keypointlabels"] = {"Kiwi\n[forged] POST /setup 200"};
+    EXPECT_EQ(predict(request)["results"][0]["result"][0]["value"]["brushlabels"], json({"Banana"}));
+    EXPECT_NE(server_->log().find("label 'Kiwi\\n[forged] POST /setup 200' is not a label"), std::string::npos)
+        << server_->log();
+    EXPECT_EQ(server_->log().find("\n[forged]"), std::string::npos) << server_->log();
 }
 
 TEST_F(OutputsE2E, RefinementWithThePreviousMask) {

@@ -210,11 +210,13 @@ json PredictHandler::predict_task(const json& task, const ls::LabelConfig& confi
     const ls::OutputTarget& target = config.output_for(cp.image, output_tag_);
     if (!output_tag_.empty() && target.from_name != output_tag_)
         spdlog::warn("OUTPUT_TAG '{}' is not an output tag of this config's Image '{}': answering into {} '{}'",
-                     output_tag_, target.to_name, ls::tag_name(target.kind), target.from_name);
+                     output_tag_, ls::printable(target.to_name, 100), ls::tag_name(target.kind),
+                     ls::printable(target.from_name, 100));
     const ls::OutputLabel label = ls::output_label(cp.label, target);
-    if (label.substituted)
-        spdlog::warn("label '{}' is not a label of {} '{}': the answer carries its first label '{}'", *cp.label,
-                     ls::tag_name(target.kind), target.from_name, label.label);
+    if (label.substituted)  // names and labels come from the request: printable, short
+        spdlog::warn("label '{}' is not a label of {} '{}': the answer carries its first label '{}'",
+                     ls::printable(*cp.label, 100), ls::tag_name(target.kind), ls::printable(target.from_name, 100),
+                     ls::printable(label.label, 100));
 
     const int64_t task_id = task_id_of(task);
     const ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id);
