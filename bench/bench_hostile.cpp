@@ -12,7 +12,7 @@
 //                                       build and this one side by side, clicks on a cached
 //                                       1920x1080 image interleaved (keep-alive client);
 //                                       "ratio" = after / before
-// SAM_BACKEND_BIN measures another build instead of the one next to this program (run it with
+// SAM_BACKEND_BIN measures another build instead of the one of this build (run it with
 // an older build to see the figures before the transport change).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,7 +30,6 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using sambench::Server;
 
 namespace {
 
@@ -170,15 +169,15 @@ std::map<std::string, std::string> server_env(const fs::path& root) {
 }
 
 void under_attack(const fs::path& root) {
-    Server s(server_env(root), (root / "server.log").string());
-    s.wait_healthy(60);
-    sambench::click(s.port, "img.png", 120);  // embedded: clicks on it are cached from now on
-    print("health_idle", sample([&] { return health(s.port); }));
+    const auto server = sambench::start_server(server_env(root), 60);
+    const int port = server->port();
+    sambench::click(port, "img.png", 120);  // embedded: clicks on it are cached from now on
+    print("health_idle", sample([&] { return health(port); }));
     {
-        SlowHeaders slow(s.port);
+        SlowHeaders slow(port);
         std::this_thread::sleep_for(std::chrono::seconds(1));
         // Probes spread over 10 s: the attack outlives HEADER_TIMEOUT and reconnects meanwhile.
-        Probes p = sample([&] { return health(s.port); }, 500);
+        Probes p = sample([&] { return health(port); }, 500);
         print("health_200_slow_header_connections", p, "\"reopened\": " + std::to_string(slow.reopened()));
     }
     SilentListener hung;
@@ -186,26 +185,25 @@ void under_attack(const fs::path& root) {
     for (int i = 0; i < 8; ++i) {
         const std::string body =
             sambench::click_body("http://127.0.0.1:" + std::to_string(hung.port) + "/img" + std::to_string(i) + ".jpg").dump();
-        const int fd = tcp_connect(s.port);
+        const int fd = tcp_connect(port);
         send_all(fd, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body);
         waiting.push_back(fd);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    print("health_8_hung_downloads", sample([&] { return health(s.port); }));
-    Clicker clicker(s.port);
+    print("health_8_hung_downloads", sample([&] { return health(port); }));
+    Clicker clicker(port);
     print("click_cached_8_hung_downloads", sample([&] { return clicker.click(); }), "\"image\": \"1920x1080\"");
     for (int fd : waiting) ::close(fd);
 }
 
 void before_after(const fs::path& root, const std::string& before_bin) {
-    Server before(server_env(root), (root / "before.log").string(), before_bin);
-    Server after(server_env(root), (root / "after.log").string());
-    before.wait_healthy(60);
-    after.wait_healthy(60);
-    sambench::click(before.port, "img.png", 120);
-    sambench::click(after.port, "img.png", 120);
-    Clicker b(before.port), a(after.port);
+    auto before_env = server_env(root);
+    before_env["SAM_BACKEND_BIN"] = before_bin;
+    const auto before = sambench::start_server(before_env, 60), after = sambench::start_server(server_env(root), 60);
+    sambench::click(before->port(), "img.png", 120);
+    sambench::click(after->port(), "img.png", 120);
+    Clicker b(before->port()), a(after->port());
     for (int i = 0; i < 3; ++i) b.click(), a.click();  // connections open, caches warm
     Probes pb, pa;
     for (int round = 0; round < 30; ++round) {

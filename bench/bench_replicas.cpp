@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "server_process.hpp"
-#include "server/image_fetcher.hpp"
-#include "server/embedding_store.hpp"
 #include "bench_util.hpp"
+#include "server/embedding_store.hpp"
+#include "server/image_fetcher.hpp"
+#include "server_process.hpp"
+#include "support/answers.hpp"
+#include "support/redis_process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -25,43 +27,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Redis {
-    pid_t pid = -1;
-    int port = sambench::free_port();
-    explicit Redis(const std::string& dir) {
-        const std::string p = std::to_string(port);
-        pid = fork();
-        if (pid < 0) throw std::runtime_error("fork failed");
-        if (pid == 0) {
-            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", dir.c_str(), "--logfile", (dir + "/redis.log").c_str(), nullptr);
-            _exit(127);
-        }
-        for (int i = 0; i < 200; ++i) {
-            const int fd = socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in a{};
-            a.sin_family = AF_INET;
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            a.sin_port = htons(static_cast<uint16_t>(port));
-            const bool up = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-            close(fd);
-            if (up) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-        throw std::runtime_error("redis-server did not start (is the redis-server package installed?)");
-    }
-    ~Redis() {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-    }
-};
-
 double metric(int port, const std::string& name) {
     httplib::Client c("127.0.0.1", port);
     auto res = c.Get("/metrics");
-    if (!res) return -1;
-    const auto at = res->body.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::atof(res->body.c_str() + at + name.size() + 2);
+    return res ? samtest::metric(res->body, name) : -1;
 }
 
 double timed_click(int port, const std::string& file) {
@@ -75,46 +44,42 @@ void wait_stored(int port, double writes) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-sambench::Figures figures(std::vector<double> t) {
-    std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), int(t.size())};
-}
+using sambench::figures;
 
 }  // namespace
 
 int main() {
     const fs::path root = fs::temp_directory_path() / ("sam_bench_replicas_" + std::to_string(getpid()));
-    fs::create_directories(root / "redis");
+    fs::create_directories(root);
     const int rounds = 20;
     for (int i = 0; i <= rounds; ++i) sambench::write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
     {
-        Redis redis((root / "redis").string());
+        samtest::RedisProcess redis;
         const char* ck = std::getenv("MOBILESAM_CHECKPOINT");
         const std::map<std::string, std::string> env = {
             {"MOBILESAM_CHECKPOINT", ck ? ck : SAM_SOURCE_DIR "/../shared/golden/checkpoints/mobile_sam_random.pt"},
             {"LOCAL_FILES_DOCUMENT_ROOT", root.string()},
-            {"EMBEDDING_STORE", "redis://127.0.0.1:" + std::to_string(redis.port)},
+            {"EMBEDDING_STORE", redis.url()},
             {"CACHE_SIZE", "32"}};
-        sambench::Server a(env, (root / "a.log").string()), b(env, (root / "b.log").string());
-        a.wait_healthy(60);
-        b.wait_healthy(60);
+        const auto replica_a = sambench::start_server(env, 60), replica_b = sambench::start_server(env, 60);
+        const int a = replica_a->port(), b = replica_b->port();
         // Warm-up: first connections, primitives created, allocator settled.
-        timed_click(a.port, "img" + std::to_string(rounds) + ".png");
-        wait_stored(a.port, 1);
-        timed_click(b.port, "img" + std::to_string(rounds) + ".png");
+        timed_click(a, "img" + std::to_string(rounds) + ".png");
+        wait_stored(a, 1);
+        timed_click(b, "img" + std::to_string(rounds) + ".png");
 
         std::vector<double> encode, redis_hit, memory_hit, extra;
         for (int i = 0; i < rounds; ++i) {
             const std::string file = "img" + std::to_string(i) + ".png";
-            encode.push_back(timed_click(a.port, file));
-            wait_stored(a.port, i + 2);
-            redis_hit.push_back(timed_click(b.port, file));
-            memory_hit.push_back(timed_click(b.port, file));
+            encode.push_back(timed_click(a, file));
+            wait_stored(a, i + 2);
+            redis_hit.push_back(timed_click(b, file));
+            memory_hit.push_back(timed_click(b, file));
             extra.push_back(redis_hit.back() - memory_hit.back());
         }
-        if (metric(b.port, "sam_embeddings_computed_total") != 0 ||
-            metric(b.port, "sam_embedding_store_hits_total") != rounds + 1)
-            throw std::runtime_error("replica B encoded instead of reading Redis; log:\n" + b.read_log());
+        if (metric(b, "sam_embeddings_computed_total") != 0 ||
+            metric(b, "sam_embedding_store_hits_total") != rounds + 1)
+            throw std::runtime_error("replica B encoded instead of reading Redis; log:\n" + replica_b->log());
         const std::string ctx = "\"image\": \"1920x1080 png\", \"model\": \"MobileSAM\"";
         sambench::print_json("replica_click_encode", figures(encode), ctx);
         sambench::print_json("replica_click_redis_hit", figures(redis_hit), ctx);
@@ -122,7 +87,7 @@ int main() {
         sambench::print_json("replica_redis_hit_extra", figures(extra), ctx + ", \"target\": 0.010");
 
         sam::server::EmbeddingStoreOptions o;
-        o.redis.endpoint = sam::server::parse_redis_url("redis://127.0.0.1:" + std::to_string(redis.port));
+        o.redis.endpoint = sam::server::parse_redis_url(redis.url());
         o.redis.timeout = std::chrono::milliseconds(1000);
         sam::server::EmbeddingStore writer(o, "bench:1"), reader(o, "bench:1");
         const std::vector<uint8_t> bytes = sam::server::read_local_file((root / "img0.png").string(), 1 << 30);

@@ -14,47 +14,19 @@
 #include <string>
 
 #include "bench_util.hpp"
-#include "io/png_writer.hpp"
 #include "models/model_loader.hpp"
 #include "server/http_server.hpp"
+#include "server_process.hpp"
+#include "support/answers.hpp"
 
 using nlohmann::json;
 
 namespace {
 
-const char* kConfig = R"(<View><Image name="image" value="$image"/>
-<BrushLabels name="tag" toName="image"><Label value="Object"/></BrushLabels>
-<KeyPointLabels name="kp" toName="image" smart="true"><Label value="Object"/></KeyPointLabels></View>)";
-
-// kConfig with its BrushLabels tag renamed to another output tag.
-std::string config_with(const std::string& tag) {
-    std::string c = kConfig;
-    const std::string brush = "BrushLabels";
-    for (const std::string open : {"<", "</"}) c.replace(c.find(open + brush) + open.size(), brush.size(), tag);
-    return c;
-}
-
+// A click at (xp, yp) percent on a local-storage file.
 json click(const std::string& file, double xp, double yp, int width = 1920, int height = 1080,
-           const std::string& config = kConfig) {
-    json kp = {{"original_width", width}, {"original_height", height}, {"image_rotation", 0},
-               {"value", {{"x", xp}, {"y", yp}, {"width", 0.3}, {"keypointlabels", {"Object"}}}},
-               {"id", "k"}, {"from_name", "kp"}, {"to_name", "image"}, {"type", "keypointlabels"}, {"is_positive", true}};
-    return {{"tasks", json::array({{{"id", 1}, {"data", {{"image", "/data/local-files/?d=" + file}}}}})},
-            {"label_config", config},
-            {"params", {{"context", {{"result", json::array({kp})}}}}}};
-}
-
-// A gray gradient with a bright disk, different per seed.
-void write_image(const std::string& path, int seed, int w = 1920, int h = 1080) {
-    std::vector<uint8_t> px(static_cast<size_t>(w) * h);
-    const int r = h / 5;
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            int dx = x - w / 2 - seed * 50, dy = y - h / 2;
-            px[static_cast<size_t>(y) * w + x] =
-                dx * dx + dy * dy < r * r ? 230 : static_cast<uint8_t>((x + y + seed * 37) / 12);
-        }
-    sam::write_png_gray(path, w, h, px.data());
+           const std::string& config = sambench::kConfig) {
+    return sambench::click_body("/data/local-files/?d=" + file, xp, yp, width, height, config);
 }
 
 }  // namespace
@@ -69,8 +41,8 @@ int main(int, char** argv) {
 
     fs::path root = fs::temp_directory_path() / ("sam-bench-server-" + std::to_string(::getpid()));
     fs::create_directories(root);
-    for (int i = 0; i < 4; ++i) write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
-    write_image((root / "big.png").string(), 0, 4000, 3000);
+    for (int i = 0; i < 4; ++i) sambench::write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
+    sambench::write_image((root / "big.png").string(), 0, 4000, 3000);
 
     sam::server::ServerConfig config;
     config.host = "127.0.0.1";
@@ -107,7 +79,8 @@ int main(int, char** argv) {
     for (int round = 0; round < 40; ++round) {
         ++k;
         for (int t = 0; t < 4; ++t) {
-            const json body = click("img0.png", 10 + k % 80, 10 + (k * 7) % 80, 1920, 1080, config_with(tags[t]));
+            const json body = click("img0.png", 10 + k % 80, 10 + (k * 7) % 80, 1920, 1080,
+                                    samtest::with_output_tag(sambench::kConfig, tags[t]));
             times[t].push_back(sambench::time_runs(1, [&] { post(body); }).median);
         }
     }

@@ -8,7 +8,7 @@
 //                                 weights are the mapped file, not a second copy
 // Checkpoints come from the page cache (written or read just before): warm starts.
 // Usage: bench_startup [--no-vit]. SAM_BACKEND_BIN overrides the binary (default: the
-// sam-ml-backend next to the bench folder); MOBILESAM_CHECKPOINT the MobileSAM checkpoint.
+// one of this build); MOBILESAM_CHECKPOINT the MobileSAM checkpoint.
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <netinet/in.h>
@@ -32,12 +32,11 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "checkpoint_writer.hpp"  // tests/support
+#include "support/checkpoint_writer.hpp"
 #include "server_process.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using sambench::Server;
 
 namespace {
 
@@ -59,17 +58,25 @@ std::string status_extra(const std::map<std::string, double>& st) {
     return buf;
 }
 
-double seconds_to_health(const std::map<std::string, std::string>& vars, const std::string& log, double limit_s) {
-    const auto t0 = Clock::now();
-    Server s(vars, log);
-    s.wait_healthy(limit_s);
-    return std::chrono::duration<double>(Clock::now() - t0).count();
+// kB fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, RssFile, Threads, ...).
+std::map<std::string, double> proc_status(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::map<std::string, double> out;
+    std::string line;
+    while (std::getline(f, line)) {
+        const size_t colon = line.find(':');
+        if (colon != std::string::npos) out[line.substr(0, colon)] = std::atof(line.c_str() + colon + 1);
+    }
+    return out;
 }
 
-sambench::Figures figures(std::vector<double> t) {
-    std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), int(t.size())};
+double seconds_to_health(const std::map<std::string, std::string>& vars, double limit_s) {
+    const auto t0 = Clock::now();
+    const auto server = sambench::start_server(vars, limit_s);
+    return std::chrono::duration<double>(Clock::now() - t0).count();  // before it stops
 }
+
+using sambench::figures;
 
 // Random weights with the names and shapes of Meta's sam_vit_b_01ec64.pth: image encoder
 // (768 dim, 12 blocks, 12 heads of 64, global attention in blocks 2, 5, 8, 11), the standard
@@ -182,21 +189,19 @@ void bench_mobilesam(const fs::path& root) {
     const std::string ck = env ? std::string(env) : sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
     const std::map<std::string, std::string> vars = {
         {"SAM_CHOICE", "MobileSAM"}, {"MOBILESAM_CHECKPOINT", ck}, {"LOCAL_FILES_DOCUMENT_ROOT", root.string()}};
-    const std::string log = (root / "server.log").string();
 
-    seconds_to_health(vars, log, 30);  // warm-up: binary and checkpoint into the page cache
+    seconds_to_health(vars, 30);  // warm-up: binary and checkpoint into the page cache
     std::vector<double> t;
-    for (int i = 0; i < 5; ++i) t.push_back(seconds_to_health(vars, log, 30));
+    for (int i = 0; i < 5; ++i) t.push_back(seconds_to_health(vars, 30));
     sambench::print_json("server_start_mobilesam", figures(t), "\"target_median\": 1.0");
 
     for (int i = 0; i < 8; ++i) sambench::write_image((root / ("img" + std::to_string(i) + ".png")).string(), i);
     std::vector<double> rss;
     std::map<std::string, double> last;
     for (int run = 0; run < 3; ++run) {
-        Server s(vars, log);
-        s.wait_healthy(30);
-        for (int i = 0; i < 8; ++i) sambench::click(s.port, "img" + std::to_string(i) + ".png", 120);
-        last = s.status();
+        const auto s = sambench::start_server(vars, 30);
+        for (int i = 0; i < 8; ++i) sambench::click(s->port(), "img" + std::to_string(i) + ".png", 120);
+        last = proc_status(s->pid());
         rss.push_back(last.at("VmRSS") / 1024);
     }
     print_mb("server_rss_mobilesam_8_cached", rss, status_extra(last) + ", \"target_median\": 300");
@@ -210,27 +215,25 @@ void bench_vit_b(const fs::path& root) {
     const double file_mb = double(fs::file_size(ck)) / 1048576;
     const std::map<std::string, std::string> vars = {
         {"SAM_CHOICE", "SAM"}, {"VITH_CHECKPOINT", ck}, {"LOCAL_FILES_DOCUMENT_ROOT", root.string()}};
-    const std::string log = (root / "server.log").string();
 
     std::vector<double> t;
-    for (int i = 0; i < 3; ++i) t.push_back(seconds_to_health(vars, log, 60));
+    for (int i = 0; i < 3; ++i) t.push_back(seconds_to_health(vars, 60));
     char extra[192];
     std::snprintf(extra, sizeof extra, "\"params\": %lld, \"file_mb\": %.1f, \"write_s\": %.2f, \"target_median_vit_h\": 5.0",
                   static_cast<long long>(params), file_mb, write_s);
     sambench::print_json("server_start_vit_b", figures(t), extra);
 
     sambench::write_image((root / "vit.png").string(), 9);
-    Server s(vars, log);
-    s.wait_healthy(60);
-    const auto before = s.status();
+    const auto s = sambench::start_server(vars, 60);
+    const auto before = proc_status(s->pid());
     const auto c0 = Clock::now();
-    sambench::click(s.port, "vit.png", 600);
+    sambench::click(s->port(), "vit.png", 600);
     const double click_s = std::chrono::duration<double>(Clock::now() - c0).count();
-    const auto st = s.status();
+    const auto st = proc_status(s->pid());
     std::snprintf(extra, sizeof extra, "\"file_mb\": %.1f, \"rss_at_start_mb\": %.1f, \"first_click_s\": %.2f, ", file_mb,
                   before.at("VmRSS") / 1024, click_s);
     print_mb("server_rss_vit_b_1_embedding", {st.at("VmRSS") / 1024}, extra + status_extra(st));
-    s.stop();
+    s->terminate(30);
     fs::remove(ck);
 }
 

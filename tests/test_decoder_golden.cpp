@@ -109,17 +109,19 @@ INSTANTIATE_TEST_SUITE_P(Golden, DecoderGolden,
                                          CaseParam{"sam_vit_mini", "exif_rotated"}),
                          case_name);
 
-// The shared embedding store keeps float16 (models/embedding_codec.hpp). An embedding through
-// that value must give the float32 path's masks on every pixel whose float32 full-size logit is
-// at least 0.02 from 0 (the margin of MatchesReference), the same best mask for ambiguous
-// prompts, and IoUs within 1e-3. The counts of flipped pixels, confident or not, are printed.
+// The shared embedding store keeps SAM 1 embeddings in float16 (models/embedding_codec.hpp,
+// storage_precision; SAM 2's are float32: Sam2Golden.ImageToMasksMatchesReference). An embedding
+// through that value must give the float32 path's masks on every pixel whose float32 full-size
+// logit is at least 0.02 from 0 (the margin of MatchesReference), the same best mask for
+// ambiguous prompts, and IoUs within 1e-3. The counts of flipped pixels, confident or not, are printed.
 TEST_P(DecoderGolden, Float16StoredEmbeddingKeepsMasks) {
     if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
     const CaseParam& param = GetParam();
     const std::string dir = golden("cases/" + param.model + "/" + param.image + "/");
     const nlohmann::json info = samtest::load_json(dir + "case.json");
     const sam::ImageEmbedding f32 = samtest::golden_embedding(dir, info);
-    const std::string value = sam::encode_embedding(f32, "test", sam::EmbeddingPrecision::Float16);
+    ASSERT_EQ(sam::storage_precision(f32), sam::EmbeddingPrecision::Float16);
+    const std::string value = sam::encode_embedding(f32, "test", sam::storage_precision(f32));
     const sam::ImageEmbedding f16 = sam::decode_embedding(value, "test");
     const sam::SamDecoder& decoder = decoder_for(param.model);
 

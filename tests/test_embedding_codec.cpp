@@ -124,6 +124,13 @@ TEST(EmbeddingCodec, Float32IsExactAndFloat16IsTheRoundedEmbedding) {
     }
 }
 
+// Measured on the golden cases (docs/DECISIONS.md): float16 keeps SAM 1's confident mask
+// pixels, not SAM 2's.
+TEST(EmbeddingCodec, StoragePrecisionFollowsTheModelFamily) {
+    EXPECT_EQ(sam::storage_precision(small_embedding(false)), EmbeddingPrecision::Float16);
+    EXPECT_EQ(sam::storage_precision(small_embedding(true)), EmbeddingPrecision::Float32);
+}
+
 TEST(EmbeddingCodec, AnotherModelsValueIsRefused) {
     const std::string v = sam::encode_embedding(small_embedding(false), "tinyvit:abc", EmbeddingPrecision::Float16);
     EXPECT_THROW(sam::decode_embedding(v, "tinyvit:abd"), EmbeddingCodecError);

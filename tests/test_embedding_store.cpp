@@ -94,6 +94,39 @@ TEST(EmbeddingStore, WhatOneReplicaEncodesAnotherReads) {
     EXPECT_EQ(redis.cli({"EXISTS", key + ":lock"}), "0\n");  // released after the write
 }
 
+// The precision comes from the embedding (sam::storage_precision): a SAM 2 embedding (with its
+// high-resolution maps) is stored in float32, and the encoding replica answers with exactly what
+// the encoder gave, the value others read holding the same bits.
+TEST(EmbeddingStore, Sam2EmbeddingsAreStoredInFloat32) {
+    samtest::RedisProcess redis;
+    EmbeddingStore a(options_for(redis), "sam2.1_hiera_tiny:1"), b(options_for(redis), "sam2.1_hiera_tiny:1");
+    auto sam2 = [] {
+        ImageEmbedding e = fake_embedding(1.0001f);
+        e.high_res_0 = sam::Tensor::empty({2, 16, 16});
+        e.high_res_1 = sam::Tensor::empty({4, 8, 8});
+        for (sam::Tensor* t : {&e.high_res_0, &e.high_res_1})
+            for (int64_t i = 0; i < t->numel(); ++i) t->data[i] = 0.1f + 1e-5f * static_cast<float>(i);  // not float16 values
+        return e;
+    };
+    const ImageEmbedding encoded = sam2();
+    auto first = a.get_or_encode(kImage, sam2);
+    for (auto [got, want] : {std::pair{&first.embedding->features, &encoded.features},
+                             {&first.embedding->high_res_0, &encoded.high_res_0}, {&first.embedding->high_res_1, &encoded.high_res_1}})
+        EXPECT_TRUE(same_values(*got, *want));
+    ASSERT_TRUE(eventually([&] { return a.stats().writes == 1; }));
+    const int64_t values = encoded.features.numel() + encoded.high_res_0.numel() + encoded.high_res_1.numel();
+    EXPECT_GT(a.stats().bytes_written, values * 4);
+    EXPECT_LT(a.stats().bytes_written, values * 4 + 200);
+
+    CountingEncoder enc;
+    auto second = b.get_or_encode(kImage, enc.fn());
+    ASSERT_TRUE(second.from_store);
+    EXPECT_EQ(enc.calls, 0);
+    EXPECT_TRUE(same_values(second.embedding->features, encoded.features));
+    EXPECT_TRUE(same_values(second.embedding->high_res_0, encoded.high_res_0));
+    EXPECT_TRUE(same_values(second.embedding->high_res_1, encoded.high_res_1));
+}
+
 TEST(EmbeddingStore, AnotherModelOrAnotherImageIsAnotherEntry) {
     samtest::RedisProcess redis;
     EmbeddingStore a(options_for(redis), "tinyvit:1"), other_model(options_for(redis), "tinyvit:2");

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <functional>
 #include <optional>
 
 #include "labelstudio/brush_rle.hpp"
@@ -329,6 +330,41 @@ TEST(LabelStudioPrompt, MalformedRegionsAre400) {
     r.erase("id");
     r["value"].erase("y");
     expect_failure(json{point("a", 1, 1, true), r}, 400, {"region #1", "value.y"});
+}
+
+// A wrong type in a field is quoted short in the message (ls::quote), never dumped whole: a
+// request body may hold megabytes there.
+TEST(LabelStudioPrompt, WrongTypesAreQuotedShort) {
+    const json huge = json(std::vector<int>(200000, 7));
+    auto message = [](const std::function<void()>& fn) {
+        try {
+            fn();
+        } catch (const RequestError& e) {
+            EXPECT_EQ(e.status(), 400);
+            return std::string(e.what());
+        }
+        ADD_FAILURE() << "no RequestError";
+        return std::string();
+    };
+    json r = point("k1", 10, 10, true);
+    r["is_positive"] = huge;
+    std::string m = message([&] { prompt_from_context(json{r}); });
+    EXPECT_NE(m.find("is_positive must be true or false, got [7, 7, 7"), std::string::npos) << m.substr(0, 200);
+    EXPECT_LT(m.size(), 200u);
+    r = point("k1", 10, 10, true);
+    r["value"]["positive"] = huge;
+    r.erase("is_positive");
+    m = message([&] { prompt_from_context(json{r}); });
+    EXPECT_NE(m.find("value.positive must be true or false"), std::string::npos) << m.substr(0, 200);
+    EXPECT_LT(m.size(), 200u);
+    r = point("k1", 10, 10, true);
+    r["to_name"] = huge;
+    m = message([&] { prompt_from_context(json{r}); });
+    EXPECT_NE(m.find("to_name must be a string"), std::string::npos) << m.substr(0, 200);
+    EXPECT_LT(m.size(), 200u);
+    m = message([&] { sam::ls::context_event(json{{"params", {{"context", {{"event", huge}}}}}}); });
+    EXPECT_NE(m.find("params.context.event must be a string"), std::string::npos) << m.substr(0, 200);
+    EXPECT_LT(m.size(), 200u);
 }
 
 TEST(LabelStudioPrompt, BadOriginalSizeIs400) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "labelstudio/errors.hpp"
+#include "labelstudio/base64.hpp"
 #include "labelstudio/image_url.hpp"
 
 namespace {
@@ -109,6 +110,15 @@ TEST(LabelStudioUrl, Base64UrlPadding) {
     EXPECT_EQ(sam::ls::base64url_encode("fo"), "Zm8=");
     EXPECT_EQ(sam::ls::base64url_encode("foo"), "Zm9v");
     EXPECT_EQ(sam::ls::base64url_encode("\xfb\xff\xbf"), "-_-_");
+    // Data URLs and basic auth: the standard alphabet.
+    EXPECT_EQ(sam::ls::base64_encode("\xfb\xff\xbf"), "+/+/");
+    EXPECT_EQ(sam::ls::base64_encode("ann:pass"), "YW5uOnBhc3M=");
+    // Decoding takes base64url with or without padding (JWTs drop it), nothing else.
+    EXPECT_EQ(sam::ls::base64url_decode("Zm8="), "fo");
+    EXPECT_EQ(sam::ls::base64url_decode("Zm8"), "fo");
+    EXPECT_EQ(sam::ls::base64url_decode("-_-_"), "\xfb\xff\xbf");
+    EXPECT_EQ(sam::ls::base64url_decode("+/+/"), std::nullopt);
+    EXPECT_EQ(sam::ls::base64url_decode("Zm9vY"), std::nullopt);  // a lone sixth of a byte
 }
 
 TEST(LabelStudioUrl, PlainUrlsSendTheTokenOnlyToLabelStudio) {

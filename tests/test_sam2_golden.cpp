@@ -10,12 +10,14 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "io/checkpoint.hpp"
 #include "io/image.hpp"
+#include "models/embedding_codec.hpp"
 #include "models/hiera_encoder.hpp"
 #include "models/mask_postprocess.hpp"
 #include "models/preprocess.hpp"
@@ -352,10 +354,44 @@ TEST_F(Sam2Golden, UpscalingReferenceLogitsGivesReferenceMask) {
     EXPECT_GT(compare_mask(p, 0, golden(dir + "one_positive_point_mask0.png"), 0).differ, 1000);
 }
 
+bool same_bits(const sam::Tensor& a, const sam::Tensor& b) {
+    return a.shape == b.shape && std::memcmp(a.data, b.data, static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+}
+
+// What the shared embedding store keeps (models/embedding_codec.hpp) against float16: counts of
+// mask pixels that flip between our float32 maps and the same maps rounded to float16 through the
+// codec, over every case of every image; "confident" where the float32 full-size logit is at
+// least 0.02 from 0 (the SAM 1 test's margin, DecoderGolden.Float16StoredEmbeddingKeepsMasks).
+struct Float16Effect {
+    int64_t pixels = 0, flipped = 0, confident = 0, confident_flipped = 0, best_changes = 0;
+    double lowres_max = 0, iou_max = 0, flipped_logit_max = 0;
+    void add(const sam::Prediction& a, const sam::Prediction& b) {
+        ASSERT_EQ(a.lowres.shape, b.lowres.shape);
+        lowres_max = std::max(lowres_max, samtest::diff(a.lowres.data, b.lowres.data, a.lowres.numel()).max_abs);
+        best_changes += a.best() != b.best();
+        for (size_t m = 0; m < a.iou.size(); ++m) {
+            iou_max = std::max(iou_max, double(std::fabs(a.iou[m] - b.iou[m])));
+            const std::vector<uint8_t> ma = sam::binary_mask(a, int(m)), mb = sam::binary_mask(b, int(m));
+            const std::vector<float> logit = upscaled(a.lowres.data + int64_t(m) * 65536, a.orig_w, a.orig_h);
+            for (size_t i = 0; i < ma.size(); ++i) {
+                const bool differ = ma[i] != mb[i], sure = std::fabs(logit[i]) >= 0.02f;
+                pixels++;
+                flipped += differ;
+                confident += sure;
+                confident_flipped += differ && sure;
+                if (differ) flipped_logit_max = std::max(flipped_logit_max, double(std::fabs(logit[i])));
+            }
+        }
+    }
+};
+
 // Image to masks with our encoder: every image's maps against the reference's statistics, and
 // every case (photo against its end_to_end results, from the float32 reference maps).
-// Refinement feeds our own earlier prediction back.
+// Refinement feeds our own earlier prediction back. The same encodings (seconds each) also show
+// what the shared store does to them: it keeps SAM 2 embeddings in float32, bit for bit, because
+// float16 flips confident pixels here (the counts are printed; docs/DECISIONS.md has them).
 TEST_F(Sam2Golden, ImageToMasksMatchesReference) {
+    Float16Effect half;
     for (const char* image : kImages) {
         const std::string dir = kCases + image + "/";
         const nlohmann::json cs = samtest::load_json(golden(dir + "case.json"));
@@ -364,13 +400,28 @@ TEST_F(Sam2Golden, ImageToMasksMatchesReference) {
                                          {&f.high_res_1, "high_res_1_stats"}})
             expect_stats(map->data, map->numel(), cs[stats], 2e-5, std::string(image) + " " + stats);
         const sam::ImageEmbedding e = embedding_of(cs, f.image_embed, f.high_res_0, f.high_res_1);
-        std::map<std::string, sam::Tensor> best;  // each case's best low-res mask, for refinements
+
+        // The store's round trip: the copy the encoding replica keeps, and the value others read.
+        ASSERT_EQ(sam::storage_precision(e), sam::EmbeddingPrecision::Float32);
+        sam::ImageEmbedding kept = e;
+        kept.features = e.features.clone(), kept.high_res_0 = e.high_res_0.clone(), kept.high_res_1 = e.high_res_1.clone();
+        sam::round_embedding(kept, sam::storage_precision(e));
+        const sam::ImageEmbedding read = sam::decode_embedding(sam::encode_embedding(e, "k", sam::storage_precision(e)), "k");
+        for (const sam::ImageEmbedding* stored : std::initializer_list<const sam::ImageEmbedding*>{&kept, &read}) {
+            EXPECT_TRUE(same_bits(stored->features, e.features)) << image;
+            EXPECT_TRUE(same_bits(stored->high_res_0, e.high_res_0)) << image;
+            EXPECT_TRUE(same_bits(stored->high_res_1, e.high_res_1)) << image;
+        }
+        const sam::ImageEmbedding f16 =
+            sam::decode_embedding(sam::encode_embedding(e, "k", sam::EmbeddingPrecision::Float16), "k");
+
+        std::map<std::string, std::pair<sam::Tensor, sam::Tensor>> best;  // each case's best low-res mask (float32, float16)
         for (const nlohmann::json& c : cs["cases"]) {
             const std::string name = std::string(image) + " " + c["name"].get<std::string>();
             const bool photo = std::string(image) == "photo";
             const nlohmann::json& ref = photo ? c["end_to_end"] : c;
-            sam::Prompt p = samtest::case_prompt(c);
-            if (refines(c)) p.mask_input = best.at(c["mask_input_from"]);
+            sam::Prompt p = samtest::case_prompt(c), p16 = p;
+            if (refines(c)) p.mask_input = best.at(c["mask_input_from"]).first, p16.mask_input = best.at(c["mask_input_from"]).second;
             const sam::DecoderOutput all = decoder_->run_all(e, p);
             const sam::Sam2Choice choice = sam::sam2_choose_tokens(all.masks, all.iou, p.multimask);
             EXPECT_EQ(returned_tokens(choice), ref["returned_tokens"].get<std::vector<int>>()) << name;
@@ -388,11 +439,18 @@ TEST_F(Sam2Golden, ImageToMasksMatchesReference) {
                 EXPECT_EQ(d.confident, 0) << name << " mask " << i;
                 EXPECT_LE(std::abs(d.area - area), ref["pixels_near_threshold"].get<int64_t>()) << name << " mask " << i;
             }
-            const int b = pred.best();
-            best[c["name"]] = sam::Tensor::empty({1, 256, 256});
-            std::copy(pred.lowres.data + b * 65536, pred.lowres.data + (b + 1) * 65536, best[c["name"]].data);
+            // Each path refines with its own earlier answer, as a server would.
+            const sam::Prediction pred16 = decoder_->predict(f16, p16);
+            half.add(pred, pred16);
+            best[c["name"]] = {pred.mask_input(pred.best()), pred16.mask_input(pred16.best())};
         }
     }
+    std::printf("float16 storage, SAM 2.1 tiny, every case of every image: %lld of %lld mask pixels flipped, %lld of %lld "
+                "confident ones (largest |float32 logit| of a flip %.3g); %lld best-mask changes; low-res logits "
+                "max|diff| %.3g, IoU max|diff| %.3g\n",
+                (long long)half.flipped, (long long)half.pixels, (long long)half.confident_flipped,
+                (long long)half.confident, half.flipped_logit_max, (long long)half.best_changes, half.lowres_max,
+                half.iou_max);
 }
 
 }  // namespace

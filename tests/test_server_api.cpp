@@ -13,6 +13,7 @@
 
 #include "labelstudio/brush_rle.hpp"
 #include "server/http_server.hpp"
+#include "support/answers.hpp"
 #include "support/fake_label_studio.hpp"
 #include "support/golden.hpp"
 
@@ -107,12 +108,7 @@ const std::vector<Image> kImages = {
 
 std::string local_url(const std::string& name) { return "/data/local-files/?d=images/" + name; }
 
-// Value of a Prometheus sample line `name` (exact, labels included), or -1.
-double metric(const std::string& text, const std::string& name) {
-    auto at = text.find("\n" + name + " ");
-    if (at == std::string::npos) return -1;
-    return std::atof(text.c_str() + at + name.size() + 2);
-}
+using samtest::metric;
 
 class ServerTest : public ::testing::Test {
 protected:

@@ -9,6 +9,7 @@
 
 #include "labelstudio/brush_rle.hpp"
 #include "labelstudio/label_config.hpp"
+#include "support/answers.hpp"
 #include "support/fake_label_studio.hpp"
 #include "support/golden.hpp"
 #include "support/server_process.hpp"
@@ -17,10 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-double metric(const std::string& text, const std::string& name) {
-    auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
-}
+using samtest::metric;
 
 TEST(ServerE2E, MissingCheckpointIsAClearMessage) {
     samtest::ServerProcess server(samtest::ServerProcess::Env{{"MOBILESAM_CHECKPOINT", "/nonexistent/mobile_sam.pt"}});

@@ -15,6 +15,7 @@
 #include <memory>
 #include <thread>
 
+#include "support/answers.hpp"
 #include "support/fake_label_studio.hpp"
 #include "support/golden.hpp"
 #include "support/raw_http.hpp"
@@ -52,10 +53,7 @@ std::string error_of(const RawResponse& r) {
     return json::parse(r.body).value("error", "");
 }
 
-double metric(const std::string& text, const std::string& name) {
-    auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
-}
+using samtest::metric;
 
 class Hostile : public ::testing::Test {
 protected:

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "server/http_server.hpp"
+#include "support/answers.hpp"
 #include "support/golden.hpp"
 
 using nlohmann::json;
@@ -119,11 +120,7 @@ std::vector<uint8_t> rasterise(const json& region) {
     return m;
 }
 
-double iou(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-    size_t both = 0, any = 0;
-    for (size_t i = 0; i < a.size(); ++i) both += a[i] && b[i], any += a[i] || b[i];
-    return any ? double(both) / double(any) : 1.0;
-}
+using samtest::iou;
 
 class OutputShapes : public ::testing::Test {
 protected:
@@ -139,13 +136,7 @@ protected:
         client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
         client_->set_read_timeout(20);
     }
-    json predict(const json& body) {
-        auto res = client_->Post("/predict", body.dump(), "application/json");
-        EXPECT_TRUE(res);
-        if (!res) return json();
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
-    }
+    json predict(const json& request) { return samtest::post_predict(*client_, request); }
     // The mask input the model got on call `n` (1-based): -1 when none, else its one value.
     float mask_input_of(size_t n) {
         std::lock_guard lock(model_->mutex);
@@ -233,6 +224,24 @@ TEST_F(OutputShapes, OutputTagOverride) {
     EXPECT_EQ(region["type"], "rectanglelabels");
     EXPECT_NEAR(region["value"]["x"].get<double>(), (400 - 60) * 100.0 / kW, 1e-9);
     EXPECT_NEAR(region["value"]["width"].get<double>(), 121 * 100.0 / kW, 1e-9);
+}
+
+// A prewarm answers per task, so it takes as many tasks as a click (16), not a body's worth.
+TEST_F(OutputShapes, PrewarmTakesAtMostAClicksTasks) {
+    start();
+    json tasks = json::array();
+    for (int i = 0; i < 16; ++i) tasks.push_back({{"id", i}, {"data", {{"image", "/data/local-files/?d=images/photo.jpg"}}}});
+    json prewarm = {{"tasks", tasks},
+                    {"label_config", config_with(output_tag("BrushLabels"))},
+                    {"params", {{"context", {{"event", "prewarm"}}}}}};
+    const json answer = predict(prewarm);
+    EXPECT_EQ(answer["results"].size(), 16u);
+    EXPECT_EQ(answer["results"][15]["result"][0]["type"], "prewarm_ack");
+    prewarm["tasks"].push_back(tasks[0]);
+    auto res = client_->Post("/predict", prewarm.dump(), "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_NE(res->body.find("at most 16 tasks"), std::string::npos) << res->body;
 }
 
 TEST_F(OutputShapes, SecondClickRefinesTheFirstAnswer) {

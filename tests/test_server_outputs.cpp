@@ -9,16 +9,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <opencv2/imgproc.hpp>
-
-#include <algorithm>
-#include <array>
 #include <chrono>
-#include <cmath>
 #include <thread>
 
-#include "io/image.hpp"
-#include "labelstudio/brush_rle.hpp"
+#include "support/answers.hpp"
 #include "support/fake_label_studio.hpp"
 #include "support/golden.hpp"
 #include "support/server_process.hpp"
@@ -27,124 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-double metric(const std::string& text, const std::string& name) {
-    auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
-}
-
-std::vector<uint8_t> base64_decode(const std::string& in) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::vector<uint8_t> out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        if (c == '=') break;
-        const int v = value(c);
-        if (v < 0) throw std::runtime_error("not standard base64");
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<uint8_t>(acc >> bits));
-        }
-    }
-    return out;
-}
-
-// A 0/1 mask of a region, whatever its type (brush RLE, bitmask PNG, polygon, rectangle).
-std::vector<uint8_t> region_mask(const json& region) {
-    const int w = region["original_width"], h = region["original_height"];
-    const std::string type = region["type"];
-    const json& v = region["value"];
-    std::vector<uint8_t> mask(static_cast<size_t>(w) * h, 0);
-    if (type == "brushlabels") return sam::ls::decode_brush_rle(v["rle"].get<std::vector<uint8_t>>(), w, h);
-    if (type == "bitmasklabels") {
-        const std::string url = v["imageDataURL"];
-        const std::string prefix = "data:image/png;base64,";
-        EXPECT_EQ(url.rfind(prefix, 0), 0u);
-        const sam::RgbImage png = sam::decode_image(base64_decode(url.substr(prefix.size())));
-        EXPECT_EQ(png.width, w);
-        EXPECT_EQ(png.height, h);
-        for (size_t i = 0; i < mask.size(); ++i) {
-            const uint8_t gray = png.pixels[3 * i];
-            EXPECT_TRUE(gray == 0 || gray == 255) << int(gray);
-            mask[i] = gray == 255;
-        }
-        return mask;
-    }
-    cv::Mat image(h, w, CV_8UC1, mask.data());
-    if (type == "polygonlabels" || type == "vectorlabels") {
-        EXPECT_EQ(v["closed"], true);
-        // Vertices are boundary pixel centres: percent -> pixels, minus half a pixel, is the index.
-        std::vector<cv::Point> points;
-        for (const json& p : v["points"])
-            points.emplace_back(static_cast<int>(std::lround(p[0].get<double>() * w / 100 - 0.5)),
-                                static_cast<int>(std::lround(p[1].get<double>() * h / 100 - 0.5)));
-        cv::fillPoly(image, std::vector<std::vector<cv::Point>>{points}, cv::Scalar(1));
-        return mask;
-    }
-    EXPECT_EQ(type, "rectanglelabels");
-    EXPECT_EQ(v["rotation"], 0);
-    const int x0 = static_cast<int>(std::lround(v["x"].get<double>() * w / 100));
-    const int y0 = static_cast<int>(std::lround(v["y"].get<double>() * h / 100));
-    const int x1 = static_cast<int>(std::lround((v["x"].get<double>() + v["width"].get<double>()) * w / 100));
-    const int y1 = static_cast<int>(std::lround((v["y"].get<double>() + v["height"].get<double>()) * h / 100));
-    cv::rectangle(image, cv::Rect(x0, y0, x1 - x0, y1 - y0), cv::Scalar(1), cv::FILLED);
-    return mask;
-}
-
-double iou(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-    size_t both = 0, any = 0;
-    for (size_t i = 0; i < a.size(); ++i) both += a[i] && b[i], any += a[i] || b[i];
-    return any ? double(both) / double(any) : 1.0;
-}
-
-std::vector<uint8_t> without_holes(std::vector<uint8_t> mask, int w, int h) {
-    cv::Mat image(h, w, CV_8UC1, mask.data());
-    std::vector<std::vector<cv::Point>> outlines;
-    cv::findContours(image, outlines, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
-    cv::drawContours(image, outlines, -1, cv::Scalar(1), cv::FILLED);
-    return mask;
-}
-
-// The bounding box [x0, y0, x1, y1] (inclusive) of a 0/1 mask.
-std::array<int, 4> bounding_box(const std::vector<uint8_t>& m, int w, int h) {
-    std::array<int, 4> b = {w, h, -1, -1};
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            if (m[static_cast<size_t>(y) * w + x])
-                b = {std::min(b[0], x), std::min(b[1], y), std::max(b[2], x), std::max(b[3], y)};
-    return b;
-}
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-    return s;
-}
-
-// Region ids differ between answers; everything else must be equal for "the same answer".
-json without_ids(json answer) {
-    for (json& task : answer["results"])
-        for (json& region : task["result"]) region.erase("id");
-    return answer;
-}
-
-json two_clicks(const json& one_click_request) {
-    json request = one_click_request;
-    json second = request["params"]["context"]["result"][0];
-    second["id"] = "k2";
-    second["value"]["x"] = second["value"]["x"].get<double>() - 8;
-    second["value"]["y"] = second["value"]["y"].get<double>() - 5;
-    request["params"]["context"]["result"].push_back(second);
-    return request;
-}
+using samtest::metric;
+using samtest::two_clicks;
+using samtest::without_ids;
 
 // The real server over the golden images (local files and an upload behind a fake Label Studio).
 class OutputsE2E : public ::testing::Test {
@@ -168,13 +47,7 @@ protected:
         client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
         client_->set_read_timeout(120);
     }
-    json predict(const json& request) {
-        auto res = client_->Post("/predict", request.dump(), "application/json");
-        EXPECT_TRUE(res);
-        if (!res) return json();
-        EXPECT_EQ(res->status, 200) << res->body;
-        return json::parse(res->body);
-    }
+    json predict(const json& request) { return samtest::post_predict(*client_, request); }
     // A second click that extends the first is answered with the first answer's logits as mask
     // input: its answer differs from the same prompt asked fresh. The same prompt again does not
     // extend it (no point added): fresh, and equal to a server without memory.
@@ -205,62 +78,9 @@ protected:
 TEST_F(OutputsE2E, EveryBrushFixtureAsEachOutputTag) {
     start();
     int checked = 0;
-    for (const json& fx : fixtures_["predict"]) {
-        if (!fx["expected"].contains("mask_file")) continue;
-        const std::string name = fx["name"];
-        const json brush_answer = predict(fx["request"]);
-        const json& brush = brush_answer["results"][0]["result"][0];
-        const int w = brush["original_width"], h = brush["original_height"];
-        const std::vector<uint8_t> mask = region_mask(brush);
-        const std::array<int, 4> box = bounding_box(mask, w, h);
-        ASSERT_GE(box[2], 0) << name << ": the fixture's mask is empty";
-
-        for (const char* tag : {"BitmaskLabels", "PolygonLabels", "VectorLabels", "RectangleLabels"}) {
-            SCOPED_TRACE(name + " as " + tag);
-            json request = fx["request"];
-            std::string config = request["label_config"];
-            config = replace_all(replace_all(config, "<BrushLabels", std::string("<") + tag), "</BrushLabels>",
-                                 std::string("</") + tag + ">");
-            request["label_config"] = config;
-            const json answer = predict(request);
-            const json& regions = answer["results"][0]["result"];
-            ASSERT_GE(regions.size(), 1u) << answer.dump();
-            EXPECT_EQ(answer["results"][0]["score"], brush_answer["results"][0]["score"]);
-            std::string type = tag;
-            std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
-            std::vector<uint8_t> back(mask.size(), 0);
-            for (const json& region : regions) {
-                for (const char* key : {"from_name", "to_name", "original_width", "original_height", "image_rotation",
-                                        "score", "readonly"})
-                    EXPECT_EQ(region[key], brush[key]) << key;
-                EXPECT_EQ(region["type"], type);
-                EXPECT_EQ(region["value"][type], brush["value"]["brushlabels"]);
-                EXPECT_TRUE(region["id"].is_string() && !region["id"].get<std::string>().empty());
-                const std::vector<uint8_t> part = region_mask(region);
-                for (size_t i = 0; i < back.size(); ++i) back[i] |= part[i];
-            }
-            if (type == "bitmasklabels") {
-                ASSERT_EQ(regions.size(), 1u);
-                EXPECT_EQ(regions[0]["value"]["width"], w);
-                EXPECT_EQ(regions[0]["value"]["height"], h);
-                EXPECT_EQ(back, mask);
-            } else if (type == "rectanglelabels") {
-                ASSERT_EQ(regions.size(), 1u);
-                const json& v = regions[0]["value"];
-                EXPECT_NEAR(v["x"].get<double>(), box[0] * 100.0 / w, 1e-9);
-                EXPECT_NEAR(v["y"].get<double>(), box[1] * 100.0 / h, 1e-9);
-                EXPECT_NEAR(v["width"].get<double>(), (box[2] - box[0] + 1) * 100.0 / w, 1e-9);
-                EXPECT_NEAR(v["height"].get<double>(), (box[3] - box[1] + 1) * 100.0 / h, 1e-9);
-            } else {
-                // Polygon regions drop holes (documented): compare with the mask's holes filled.
-                const double agreement = iou(back, without_holes(mask, w, h));
-                std::printf("%s as %s: %zu polygons, IoU %.4f (%.4f with the holes)\n", name.c_str(), tag,
-                            regions.size(), agreement, iou(back, mask));
-                EXPECT_GE(agreement, 0.97);
-            }
-            checked++;
-        }
-    }
+    for (const json& fx : fixtures_["predict"])
+        if (fx["expected"].contains("mask_file"))
+            checked += samtest::expect_output_tags_agree(fx["request"], [&](const json& r) { return predict(r); }, fx["name"]);
     EXPECT_EQ(checked, 14 * 4);
 }
 
@@ -348,6 +168,12 @@ TEST_F(OutputsE2E, LabelMissingFromTheOutputTagFallsBackToItsFirstLabel) {
     EXPECT_EQ(answer["results"][0]["result"][0]["value"]["brushlabels"], json({"Banana"}));
     EXPECT_NE(server_->log().find("label 'Kiwi' is not a label of BrushLabels 'tag'"), std::string::npos)
         << server_->log();
+    // The label is the request's: it reaches the log escaped, never as a line of its own.
+    request["params"]["context"]["result"][0]["value"]["keypointlabels"] = {"Kiwi\n[forged] POST /setup 200"};
+    EXPECT_EQ(predict(request)["results"][0]["result"][0]["value"]["brushlabels"], json({"Banana"}));
+    EXPECT_NE(server_->log().find("label 'Kiwi\\n[forged] POST /setup 200' is not a label"), std::string::npos)
+        << server_->log();
+    EXPECT_EQ(server_->log().find("\n[forged]"), std::string::npos) << server_->log();
 }
 
 TEST_F(OutputsE2E, RefinementWithThePreviousMask) {

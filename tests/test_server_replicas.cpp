@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "io/zip_archive.hpp"
+#include "support/answers.hpp"
 #include "support/golden.hpp"
 #include "support/redis_process.hpp"
 #include "support/wait.hpp"
@@ -52,21 +53,19 @@ json request_for(const Image& image, bool click) {
     return r;
 }
 
-double metric(const std::string& text, const std::string& name) {
-    auto at = text.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + name.size() + 2);
-}
+using samtest::metric;
 
 using samtest::eventually;
 
+samtest::ServerProcess::Env mobile_sam(const std::string& checkpoint = samtest::golden("checkpoints/mobile_sam_random.pt")) {
+    return {{"MOBILESAM_CHECKPOINT", checkpoint}};
+}
+
 class Replica {
 public:
-    Replica(const samtest::RedisProcess& redis, const std::string& checkpoint = samtest::golden("checkpoints/mobile_sam_random.pt"))
-        : process_({{"MOBILESAM_CHECKPOINT", checkpoint},
-                    {"LOCAL_FILES_DOCUMENT_ROOT", samtest::golden("")},
-                    {"EMBEDDING_STORE", redis.url()},
-                    // Generous: this test is about sharing, not about a loaded machine's hiccups.
-                    {"EMBEDDING_STORE_TIMEOUT_MS", "2000"}}) {
+    // `model`: the model's variables (MobileSAM on the golden checkpoint by default).
+    explicit Replica(const samtest::RedisProcess& redis, samtest::ServerProcess::Env model = mobile_sam())
+        : process_(with_store(std::move(model), redis)) {
         if (!process_.wait_ready(60)) throw std::runtime_error("replica did not start:\n" + process_.log());
     }
     // The brush RLE of the answer, or the status and body when it is not a 200 with a region.
@@ -83,11 +82,18 @@ public:
     double metric(const std::string& name) const {
         httplib::Client client("127.0.0.1", process_.port());
         auto res = client.Get("/metrics");
-        return res && res->status == 200 ? ::metric(res->body, name) : -1;
+        return res && res->status == 200 ? samtest::metric(res->body, name) : -1;
     }
     std::string log() const { return process_.log(); }
 
 private:
+    static samtest::ServerProcess::Env with_store(samtest::ServerProcess::Env env, const samtest::RedisProcess& redis) {
+        env.insert(env.end(), {{"LOCAL_FILES_DOCUMENT_ROOT", samtest::golden("")},
+                               {"EMBEDDING_STORE", redis.url()},
+                               // Generous: this test is about sharing, not about a loaded machine's hiccups.
+                               {"EMBEDDING_STORE_TIMEOUT_MS", "2000"}});
+        return env;
+    }
     samtest::ServerProcess process_;
 };
 
@@ -109,6 +115,29 @@ TEST(Replicas, AClickOnBAfterAPrefetchOnAIsARedisHitWithTheSameMask) {
     EXPECT_EQ(a.metric("sam_embedding_cache_hits_total"), 1);
     EXPECT_GT(a.metric("sam_embedding_store_bytes_written_total"), 2'000'000);  // float16: 2 MB, not 4
     EXPECT_LT(a.metric("sam_embedding_store_bytes_written_total"), 2'200'000);
+}
+
+// The same with SAM 2.1: its embedding (the 64x64 map and both high-resolution maps) goes
+// through Redis in float32 (sam::storage_precision), so B's mask is A's exactly.
+TEST(Replicas, Sam2AClickOnBAfterAPrefetchOnAIsARedisHitWithTheSameMask) {
+    samtest::RedisProcess redis;
+    const samtest::ServerProcess::Env sam2 = {{"SAM_CHOICE", "SAM2"},
+                                              {"SAM2_CHECKPOINT", samtest::golden("checkpoints/sam2.1_hiera_tiny_random.pt")}};
+    Replica a(redis, sam2), b(redis, sam2);
+    EXPECT_EQ(a.predict(request_for(kPhoto, false)), "[]");
+    ASSERT_TRUE(eventually([&] { return a.metric("sam_embedding_store_writes_total") == 1; }, 120)) << a.log();
+    const double values = 256 * 64 * 64 + 32 * 256 * 256 + 64 * 128 * 128;
+    EXPECT_GT(a.metric("sam_embedding_store_bytes_written_total"), values * 4);
+    EXPECT_LT(a.metric("sam_embedding_store_bytes_written_total"), values * 4 + 1000);
+    EXPECT_NE(redis.cli({"KEYS", "sam:emb:v1:sam2.1_hiera_tiny:*"}), "\n");
+
+    const std::string on_b = b.predict(request_for(kPhoto, true));
+    ASSERT_TRUE(is_mask(on_b)) << on_b;
+    EXPECT_EQ(b.metric("sam_embeddings_computed_total"), 0) << b.log();
+    EXPECT_EQ(b.metric("sam_embedding_store_hits_total"), 1);
+    EXPECT_EQ(b.metric("sam_embedding_cache_bytes"), values * 4);  // what CACHE_MAX_MB counts
+    EXPECT_EQ(on_b, a.predict(request_for(kPhoto, true)));
+    EXPECT_EQ(a.metric("sam_embedding_cache_hits_total"), 1);
 }
 
 TEST(Replicas, ThirtyConcurrentFirstClicksOnThreeReplicasEncodeOnce) {
@@ -243,7 +272,7 @@ std::string checkpoint_with_other_weights(const std::string& dir) {
 
 TEST(Replicas, TwoCheckpointsNeverReadEachOthersEntries) {
     samtest::RedisProcess redis;
-    Replica a(redis), other(redis, checkpoint_with_other_weights(redis.dir()));
+    Replica a(redis), other(redis, mobile_sam(checkpoint_with_other_weights(redis.dir())));
     ASSERT_TRUE(is_mask(a.predict(request_for(kPhoto, true))));
     ASSERT_TRUE(eventually([&] { return a.metric("sam_embedding_store_writes_total") == 1; }));
     ASSERT_TRUE(is_mask(other.predict(request_for(kPhoto, true))));

@@ -425,6 +425,38 @@ TEST(Readme, EveryTableVariableAndFlagIsInHelp) {
     }
 }
 
+// And the other way: every variable of --help's environment list and every flag of its options
+// has its row (a variable added to the server without documentation fails here).
+TEST(Readme, EveryHelpVariableAndFlagIsInTheTable) {
+    std::set<std::string> variables, flags;
+    for (const auto& row : readme_table("Variable")) {
+        variables.insert(row.at(0));
+        flags.insert(row.at(1));
+    }
+    const std::string help = help_text();
+    const size_t env_at = help.find("\nEnvironment");
+    ASSERT_NE(env_at, std::string::npos) << help;
+    std::istringstream env(help.substr(env_at));
+    std::string line;
+    int listed = 0;
+    std::smatch m;
+    while (std::getline(env, line))
+        if (std::regex_search(line, m, std::regex(R"(^  ([A-Z][A-Z0-9_]*)\s)"))) {
+            listed++;
+            EXPECT_TRUE(variables.count(m[1])) << m[1] << " is in --help but not in the README table";
+        }
+    EXPECT_GE(listed, 20);
+    const std::string options = help.substr(0, env_at);
+    int options_listed = 0;
+    const std::regex flag(R"(--[a-z0-9-]+)");
+    for (std::sregex_iterator it(options.begin(), options.end(), flag), end; it != end; ++it) {
+        if ((*it)[0] == "--help") continue;
+        options_listed++;
+        EXPECT_TRUE(flags.count((*it)[0])) << (*it)[0] << " is in --help but not in the README table";
+    }
+    EXPECT_GE(options_listed, 20);
+}
+
 TEST(DownloadScript, OfflineFailsWithMessageAndLeavesNothing) {
     TempDir dir;
     const CmdResult r = download(dir, "mobile_sam");

@@ -6,39 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "labelstudio/base64.hpp"
+
 namespace sam::ls {
 
 namespace {
-
-int base64url_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-// base64url with or without '=' padding (JWTs leave it out); nullopt for anything else.
-std::optional<std::string> base64url_decode(std::string_view in) {
-    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-    if (in.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        const int v = base64url_value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    return out;
-}
 
 std::optional<nlohmann::json> json_object_part(std::string_view part) {
     const std::optional<std::string> text = base64url_decode(part);

@@ -49,7 +49,7 @@ double finite_field(const json& value, const char* key, const std::string& who, 
 std::string optional_string(const json& region, const char* key, const std::string& who) {
     auto it = region.find(key);
     if (it == region.end() || it->is_null()) return "";
-    if (!it->is_string()) throw RequestError(400, who + ": " + key + " must be a string, got " + it->dump());
+    if (!it->is_string()) throw RequestError(400, who + ": " + key + " must be a string, got " + quote(*it));
     return it->get<std::string>();
 }
 
@@ -57,7 +57,7 @@ std::string optional_string(const json& region, const char* key, const std::stri
 std::optional<bool> optional_bool(const json& object, const char* key, const std::string& who) {
     auto it = object.find(key);
     if (it == object.end() || it->is_null()) return std::nullopt;
-    if (!it->is_boolean()) throw RequestError(400, who + key + " must be true or false, got " + it->dump());
+    if (!it->is_boolean()) throw RequestError(400, who + key + " must be true or false, got " + quote(*it));
     return it->get<bool>();
 }
 
@@ -191,7 +191,7 @@ ContextEvent context_event(const json& predict_request) {
     if (!context) return ContextEvent::Predict;
     auto event = context->find("event");
     if (event == context->end() || event->is_null()) return ContextEvent::Predict;
-    if (!event->is_string()) throw RequestError(400, "params.context.event must be a string, got " + event->dump());
+    if (!event->is_string()) throw RequestError(400, "params.context.event must be a string, got " + quote(*event));
     const std::string& name = event->get_ref<const std::string&>();
     if (name == "capabilities") return ContextEvent::Capabilities;
     if (name == "prewarm") return ContextEvent::Prewarm;

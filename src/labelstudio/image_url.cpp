@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "labelstudio/base64.hpp"
 #include "labelstudio/errors.hpp"
 
 namespace sam::ls {
@@ -175,27 +176,6 @@ bool same_origin(const std::string& url, const std::string& label_studio_url) {
 }
 
 }  // namespace
-
-std::string base64url_encode(const std::string& bytes) {
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint8_t(bytes[i + 2]);
-        for (int k = 3; k >= 0; k--) out += alphabet[(v >> (6 * k)) & 63];
-    }
-    const size_t rest = bytes.size() - i;
-    if (rest) {
-        uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-        if (rest == 2) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
 
 ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx) {
     if (url.empty()) throw RequestError(400, "image URL is empty");

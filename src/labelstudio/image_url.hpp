@@ -38,7 +38,4 @@ ImageSource resolve_image_url(const std::string& url, const UrlContext& ctx);
 // in); false otherwise, also when either is not a valid http(s) URL.
 bool is_same_origin(const std::string& url, const std::string& other);
 
-// Standard base64url (RFC 4648 section 5) with '=' padding, as Python's urlsafe_b64encode.
-std::string base64url_encode(const std::string& bytes);
-
 }  // namespace sam::ls

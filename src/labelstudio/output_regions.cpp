@@ -8,7 +8,7 @@
 
 #include "io/png_writer.hpp"
 #include "labelstudio/brush_rle.hpp"
-#include "labelstudio/image_url.hpp"
+#include "labelstudio/base64.hpp"
 #include "models/mask_postprocess.hpp"
 
 namespace sam::ls {
@@ -18,9 +18,7 @@ using nlohmann::json;
 namespace {
 
 std::string png_data_url(const std::vector<uint8_t>& png) {
-    std::string base64 = base64url_encode(std::string(png.begin(), png.end()));
-    for (char& c : base64) c = c == '-' ? '+' : c == '_' ? '/' : c;  // a data URL takes the standard alphabet
-    return "data:image/png;base64," + base64;
+    return "data:image/png;base64," + base64_encode(std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 json percent_points(const Polygon& polygon, int width, int height) {

@@ -85,6 +85,11 @@ void halves_to_bytes(const float* src, char* dst, size_t n) {
 
 }  // namespace
 
+EmbeddingPrecision storage_precision(const ImageEmbedding& e) {
+    const bool sam2 = e.high_res_0.defined() || e.high_res_1.defined();
+    return sam2 ? EmbeddingPrecision::Float32 : EmbeddingPrecision::Float16;
+}
+
 std::string encode_embedding(const ImageEmbedding& e, const std::string& model_key, EmbeddingPrecision precision) {
     if (!e.features.defined()) throw std::invalid_argument("embedding has no features");
     if (model_key.size() > 0xffff) throw std::invalid_argument("model key longer than 65535 bytes");

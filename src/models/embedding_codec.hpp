@@ -26,6 +26,12 @@ public:
 
 enum class EmbeddingPrecision { Float32, Float16 };
 
+// The precision a shared store keeps this embedding in, measured on the golden cases
+// (docs/DECISIONS.md, "Several replicas"): float16 for the SAM 1 family (MobileSAM, SAM ViT:
+// no confident mask pixel moves); float32 for SAM 2 (embeddings with high-resolution maps),
+// whose decoder turns float16's rounding into flipped confident pixels.
+EmbeddingPrecision storage_precision(const ImageEmbedding& embedding);
+
 std::string encode_embedding(const ImageEmbedding& embedding, const std::string& model_key,
                              EmbeddingPrecision precision);
 

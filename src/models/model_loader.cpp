@@ -28,27 +28,33 @@ void require_file(const std::string& path, const std::string& what, const std::s
                              variable + " to the file's path.");
 }
 
-// A SAM 1 image encoder and the model_key() of its embeddings: the architecture, the file's
-// content identity (io/file_identity.hpp) and the precision of the products. The embedding
-// depends on these, not on the decoder: an ONNX decoder with the same encoder file shares
-// embeddings with the native one. The architecture comes from the tensors, never from the
-// file name.
+// Segmenter::model_key() of every model: the architecture an embedding comes from (read from
+// the tensors, never the file name), the file's content identity (io/file_identity.hpp) and
+// the precision of the products when not float32. Embeddings depend on these and not on the
+// decoder: an ONNX decoder with the same encoder file shares embeddings with the native one.
+std::string model_key(const std::string& architecture, const io::Checkpoint& ckpt, Precision precision) {
+    std::string key = architecture + ":" + ckpt.content_id();
+    if (precision != Precision::f32) key += std::string(":") + precision_name(precision);
+    return key;
+}
+
+// A SAM 1 image encoder and the model_key() of its embeddings.
 std::unique_ptr<ImageEncoder> load_encoder(const io::Checkpoint& ckpt, Precision precision, std::string& key) {
     std::unique_ptr<ImageEncoder> encoder;
+    std::string architecture;
     if (TinyVitEncoder::looks_like_tiny_vit(ckpt)) {
         encoder = TinyVitEncoder::load(ckpt, precision);
-        key = "mobile_sam";
+        architecture = "mobile_sam";
     } else if (looks_like_vit(ckpt)) {
         encoder = VitEncoder::load(ckpt, precision);
         const std::string name = encoder->name();  // "SAM ViT-B", ... or "SAM ViT (...)"
-        key = name.rfind("SAM ViT-", 0) == 0 ? "sam_vit_" + lower(name.substr(8)) : "sam_vit";
+        architecture = name.rfind("SAM ViT-", 0) == 0 ? "sam_vit_" + lower(name.substr(8)) : "sam_vit";
     } else {
         throw ModelLoadError(ckpt.path() + " is neither a MobileSAM, a SAM ViT nor a SAM 2 checkpoint (no image_encoder."
                              "patch_embed tensors of any of them among its " + std::to_string(ckpt.names().size()) +
                              " tensors)");
     }
-    key += ":" + ckpt.content_id();
-    if (precision != Precision::f32) key += std::string(":") + precision_name(precision);
+    key = model_key(architecture, ckpt, precision);
     return encoder;
 }
 
@@ -91,7 +97,7 @@ std::unique_ptr<Segmenter> load_sam2(const io::Checkpoint& ckpt, const ModelChoi
                                 " (the size is read from the checkpoint)");
     }
     const std::string what = encoder->name() + " from " + ckpt.path();
-    const std::string key = encoder->file_stem() + ":" + ckpt.content_id();
+    const std::string key = model_key(encoder->file_stem(), ckpt, Precision::f32);  // SAM 2 computes in float32
     return std::make_unique<Sam2Predictor>(std::move(encoder), Sam2Decoder::load(ckpt), what, key);
 }
 

@@ -3,18 +3,11 @@
 #include <cctype>
 #include <cstdint>
 
-#include "labelstudio/image_url.hpp"
+#include "labelstudio/base64.hpp"
 
 namespace sam::server {
 
 namespace {
-
-// Standard base64 from the URL-safe alphabet of the presign URLs.
-std::string base64(const std::string& in) {
-    std::string out = ls::base64url_encode(in);
-    for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    return out;
-}
 
 // Compares every byte whatever the first difference, so timing does not reveal the secret.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -42,7 +35,7 @@ bool basic_auth_allows(const std::string& user, const std::string& pass, std::st
     if (scheme.size() != kBasic.size()) return false;
     for (size_t i = 0; i < kBasic.size(); ++i)
         if (std::tolower(static_cast<unsigned char>(scheme[i])) != kBasic[i]) return false;
-    return constant_time_equal(trim(authorization.substr(space)), base64(user + ":" + pass));
+    return constant_time_equal(trim(authorization.substr(space)), ls::base64_encode(user + ":" + pass));
 }
 
 }  // namespace sam::server

@@ -17,7 +17,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr const char* kKeyPrefix = "sam:emb:v1:";
-constexpr EmbeddingPrecision kPrecision = EmbeddingPrecision::Float16;
 // Deletes the lock only if it is still ours (it may have expired and been taken by another).
 constexpr const char* kReleaseLock =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -168,7 +167,7 @@ ComputedEmbedding EmbeddingStore::encode_and_store(const std::string& key, const
     }
     // Answer with the values every other replica will read, so a click gives the same mask
     // whichever replica it lands on.
-    round_embedding(e, kPrecision);
+    round_embedding(e, storage_precision(e));
     EmbeddingPtr embedding = std::make_shared<const ImageEmbedding>(std::move(e));
     if (!key.empty()) {
         std::lock_guard lock(mutex_);
@@ -199,7 +198,7 @@ void EmbeddingStore::writer() {
             w = std::move(queue_.front());
             queue_.pop_front();
         }
-        const std::string value = encode_embedding(*w.embedding, model_key_, kPrecision);
+        const std::string value = encode_embedding(*w.embedding, model_key_, storage_precision(*w.embedding));
         w.embedding.reset();
         std::vector<RedisCommand> commands = {{"SET", w.key, value, "PX", ttl_ms}};
         if (!w.lock_token.empty()) commands.push_back({"EVAL", kReleaseLock, "1", w.lock_key, w.lock_token});

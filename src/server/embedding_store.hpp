@@ -3,7 +3,7 @@
 //
 // Key: "sam:emb:v1:" + Segmenter::model_key() + ":" + SHA-256 of the image bytes as fetched, so
 // two models never mix and a changed image is a new key. Value: models/embedding_codec.hpp in
-// float16 (the golden cases keep every confident mask pixel), SET with a TTL.
+// the embedding's storage_precision (float16 for SAM 1, float32 for SAM 2), SET with a TTL.
 // Single flight across replicas: the replica that misses takes "<key>:lock" (SET NX PX) and
 // encodes; the others poll for the value (bounded), and encode themselves when it does not come.
 // Redis problems never fail a request: the store is skipped while down (server/redis_client.hpp).

@@ -176,6 +176,7 @@ PredictOutcome PredictHandler::handle(const json& request) {
     }
     const json& tasks = tasks_of(request);
     if (event == ls::ContextEvent::Prewarm) {
+        tasks_to_predict(request);  // one answer per task: as bounded as a click
         auto config = configs_.get(label_config_of(request));
         const ls::OutputTarget& target = config->output_for("", output_tag_);
         json results = json::array();
@@ -213,11 +214,13 @@ json PredictHandler::predict_task(const json& task, const ls::LabelConfig& confi
     const ls::OutputTarget& target = config.output_for(cp.image, output_tag_);
     if (!output_tag_.empty() && target.from_name != output_tag_)
         spdlog::warn("OUTPUT_TAG '{}' is not an output tag of this config's Image '{}': answering into {} '{}'",
-                     output_tag_, target.to_name, ls::tag_name(target.kind), target.from_name);
+                     output_tag_, ls::printable(target.to_name, 100), ls::tag_name(target.kind),
+                     ls::printable(target.from_name, 100));
     const ls::OutputLabel label = ls::output_label(cp.label, target);
-    if (label.substituted)
-        spdlog::warn("label '{}' is not a label of {} '{}': the answer carries its first label '{}'", *cp.label,
-                     ls::tag_name(target.kind), target.from_name, label.label);
+    if (label.substituted)  // names and labels come from the request: printable, short
+        spdlog::warn("label '{}' is not a label of {} '{}': the answer carries its first label '{}'",
+                     ls::printable(*cp.label, 100), ls::tag_name(target.kind), ls::printable(target.from_name, 100),
+                     ls::printable(label.label, 100));
 
     const int64_t task_id = task_id_of(task);
     const ls::ImageSource source = fetcher_.resolve(image_url_of(task, target), task_id);

@@ -37,8 +37,9 @@ public:
     PredictHandler(std::shared_ptr<const Segmenter> model, ImageFetcher& fetcher, EmbeddingCache& cache,
                    Prefetcher& prefetcher, const ServerConfig& config, EmbeddingStore* store = nullptr);
 
-    // Label Studio sends one task per click; more are refused (400) so one request cannot
-    // hold a worker for many images. Without context only the first tasks are prefetched.
+    // Label Studio sends one task per click (and per prewarm); more are refused (400) so one
+    // request cannot hold a worker for many images. Without context only the first tasks are
+    // prefetched.
     static constexpr size_t kMaxTasks = 16;
     static constexpr size_t kMaxPrefetchTasks = 16;
 

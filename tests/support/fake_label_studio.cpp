@@ -6,7 +6,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "labelstudio/image_url.hpp"
+#include "labelstudio/base64.hpp"
 #include "support/golden.hpp"
 
 namespace samtest {

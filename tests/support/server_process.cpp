@@ -1,15 +1,19 @@
 #include "support/server_process.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,13 +28,27 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 
 }  // namespace
 
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    if (fd >= 0) ::close(fd);  // the caller's server binds it right after
+    if (!ok) throw std::runtime_error(std::string("no free TCP port on 127.0.0.1: ") + std::strerror(errno));
+    return ntohs(a.sin_port);
+}
+
 ServerProcess::ServerProcess(const Env& env, const std::vector<std::string>& args) {
     char tmpl[] = "/tmp/sam-server-log-XXXXXX";
     int fd = mkstemp(tmpl);
     if (fd < 0) throw std::runtime_error("server process: cannot create a log file in /tmp");
     log_path_ = tmpl;
     bool has_port = false;
-    for (const auto& kv : env) has_port = has_port || kv.first == "PORT";
+    for (const auto& [k, v] : env)
+        if (k == "PORT") has_port = true, port_ = std::atoi(v.c_str());  // 0: read from the log
 
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("server process: fork failed");
@@ -109,7 +127,7 @@ bool ServerProcess::wait_ready(double seconds) {
             auto res = client.Get("/health");
             if (res && (res->status == 200 || res->status == 401)) return true;  // 401: it answers, behind basic auth
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // start-up times are measured this way too
     }
     return false;
 }

@@ -1,7 +1,8 @@
-// The real sam-ml-backend binary as a child process of a test: started with extra environment
-// variables (PORT=0 unless given: the port is read from its "listening on" log line), stdout
-// and stderr captured to a file, killed (SIGTERM, then SIGKILL) when the object goes away.
-// SAM_BACKEND_BIN runs another build of the binary (e.g. an older one, to see a test fail).
+// The real sam-ml-backend binary as a child process of a test or benchmark: started with extra
+// environment variables (PORT=0 unless given: the port is then read from its "listening on"
+// log line), stdout and stderr captured to a file, killed (SIGTERM, then SIGKILL) when the
+// object goes away. SAM_BACKEND_BIN (in the environment, or among the extra variables) runs
+// another build of the binary (e.g. an older one, to see a test fail or to compare).
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +12,9 @@
 #include <vector>
 
 namespace samtest {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
 
 class ServerProcess {
 public:
@@ -30,6 +34,7 @@ public:
     bool alive() { return wait_exit(0) < 0; }
 
     int port() const { return port_; }
+    pid_t pid() const { return pid_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     std::string log() const;  // everything it printed so far
 
