@@ -1,5 +1,5 @@
-// Our kernels at every instruction-set level (tensor/isa.hpp) against the reference: MobileSAM's
-// and the SAM ViT's embeddings and the decoder's outputs on the golden cases, each level forced
+// Our kernels at every instruction-set level (tensor/isa.hpp) against the reference: MobileSAM's,
+// the SAM ViT's and SAM 2.1's embeddings and the decoder's outputs on the golden cases, each level forced
 // in turn; levels this CPU lacks are skipped. Also SAM_ISA's parsing and refusals.
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 
 #include "io/checkpoint.hpp"
 #include "io/image.hpp"
+#include "models/hiera_encoder.hpp"
 #include "models/preprocess.hpp"
 #include "models/sam_decoder.hpp"
 #include "models/tiny_vit.hpp"
@@ -36,6 +37,12 @@ sam::Tensor vit_mini_embedding() {
     static auto ckpt = sam::io::Checkpoint::open(golden("checkpoints/sam_vit_mini_random.pth"));
     static auto encoder = sam::VitEncoder::load(ckpt);
     return encoder->encode(samtest::sam_input_from_png(golden("cases/sam_vit_mini/photo/resized.png")));
+}
+
+sam::HieraFeatures sam2_features() {
+    static auto ckpt = sam::io::Checkpoint::open(golden("checkpoints/sam2.1_hiera_tiny_random.pt"));
+    static auto encoder = sam::HieraEncoder::load(ckpt);
+    return encoder->encode(sam::preprocess_image_square(sam::read_image_file(golden("images/photo.jpg"))));
 }
 
 void expect_close(const sam::Tensor& got, const sam::Tensor& want, double max_abs, double mean_abs,
@@ -91,6 +98,32 @@ TEST(IsaLevels, VitEmbeddingMatchesReference) {
         expect_close(emb, ref, 2e-4, 1e-5, std::string(sam::isa::name(level)) + " vs reference");
         if (best.defined()) expect_close(emb, best, 1e-4, 1e-5, std::string(sam::isa::name(level)) + " vs best level");
         else best = emb;
+    });
+}
+
+TEST(IsaLevels, Sam2FeaturesMatchReference) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    const std::string dir = golden("cases/sam2.1_hiera_tiny/photo/");
+    const sam::Tensor ref[3] = {samtest::load_npy(dir + "embedding.npy"), samtest::load_npy(dir + "high_res_0.npy"),
+                                samtest::load_npy(dir + "high_res_1.npy")};
+    const char* names[3] = {"image_embed", "high_res_0", "high_res_1"};
+    sam::HieraFeatures best;
+    for_each_level([&](Level level) {
+        const sam::HieraFeatures f = sam2_features();
+        const sam::Tensor* got[3] = {&f.image_embed, &f.high_res_0, &f.high_res_1};
+        const sam::Tensor* top[3] = {&best.image_embed, &best.high_res_0, &best.high_res_1};
+        for (int i = 0; i < 3; ++i) {
+            const std::string what = std::string(sam::isa::name(level)) + " " + names[i];
+            // test_sam2_golden's bound on every value: 2^-11 of the reference's value + 1e-4.
+            ASSERT_EQ(got[i]->numel(), ref[i].numel()) << what;
+            int64_t outside = 0;
+            for (int64_t j = 0; j < ref[i].numel(); ++j)
+                outside += std::fabs(double(got[i]->data[j]) - ref[i].data[j]) >
+                           std::fabs(ref[i].data[j]) * std::ldexp(1.0, -11) + 1e-4;
+            EXPECT_EQ(outside, 0) << what << " vs reference";
+            if (top[i]->defined()) expect_close(*got[i], *top[i], 2e-4, 1e-5, what + " vs best level");
+        }
+        if (!best.image_embed.defined()) best = f;
     });
 }
 

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
-#include "tensor/fast_math.hpp"
+#include "models/hiera_kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
 
@@ -30,6 +29,8 @@ constexpr int64_t kBandTokens = 8192;
 // units, 3.9 s with 16 MB, 2.6 s with 32 MB (fewer products, fewer waits for descheduled
 // threads); 32 MB no longer fits in cache when the machine is quiet.
 constexpr int64_t kScoreBudget = int64_t(1) << 22;
+
+const HieraKernels& kernels() { return isa::pick(isa_v2::hiera_kernels, isa_v3::hiera_kernels, isa_v4::hiera_kernels); }
 
 std::string block_key(int i, const std::string& rest) { return kTrunk + "blocks." + std::to_string(i) + "." + rest; }
 
@@ -149,26 +150,6 @@ Layout layout_of(const HieraBlock& b) {
     l.Ho = b.pool ? l.H / 2 : l.H;
     l.band = std::clamp<int64_t>(kBandTokens / (l.S * l.nW * l.S), 1, l.nW);
     return l;
-}
-
-// exp(scale * x - row max) over each row of attention scores, in place, and 1 / the row's sum:
-// the softmax without its division, which goes to the much smaller product with V instead.
-void attention_exp_rows(float* x, int64_t rows, int64_t cols, float scale, float* inv_sum) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-    for (int64_t r = 0; r < rows; ++r) {
-        float* xr = x + r * cols;
-        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-        for (int64_t c = 0; c < cols; ++c) mx = mx > xr[c] ? mx : xr[c];
-        const float shift = mx * scale;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < cols; ++c) {
-            xr[c] = fast_exp(xr[c] * scale - shift);
-            sum += xr[c];
-        }
-        inv_sum[r] = 1.0f / sum;
-    }
 }
 
 // Attention runs in units whose scores stay in cache: several whole (window, head) items, or a
@@ -344,54 +325,21 @@ void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Sc
         const float* shortcut = xb;
         if (b.pool) {  // do_pool(proj(norm1(x))): windows have even sides, so no 2x2 block straddles two
             ops::linear(s.xn.data, rows, b.proj_w, b.proj_b, s.proj.data);
-            const float* p = s.proj.data;
-            float* pooled = s.shortcut.data;
-            const int64_t H = l.H, Ho = l.Ho;
-#pragma omp parallel for schedule(static)
-            for (int64_t t = 0; t < orows; ++t) {
-                const float* a = p + ((2 * (t / Ho)) * H + 2 * (t % Ho)) * Co;
-                const float* c = a + H * Co;
-                float* d = pooled + t * Co;
-                for (int64_t k = 0; k < Co; ++k) d[k] = std::max(std::max(a[k], a[Co + k]), std::max(c[k], c[Co + k]));
-            }
-            shortcut = pooled;
+            kernels().max_pool_2x2(s.proj.data, y1 - y0, l.H, Co, s.shortcut.data);
+            shortcut = s.shortcut.data;
         }
 
         ops::linear(s.xn.data, rows, b.qkv_w, b.qkv_b, s.big.data);
         scope.emplace("hiera.partition");
-        // Partition into (window, head) items: q [items, Nq, hd], k and v [items, N, hd]. Tokens of
-        // the zero padding have qkv = bias (the reference pads after norm1 and attends unmasked).
+        // Partition into (window, head) items: q [items, Nq, hd], k and v [items, N, hd].
         float* q = s.heads.data;
         float* k = q + items * Nq * hd;
         float* v = k + items * N * hd;
-        const float* qkv = s.big.data;
-        const float* pad = b.qkv_b.data;
-        const int64_t H = l.H, S = l.S, Sq = l.Sq, nW = l.nW;
-        auto token = [&](int64_t y, int64_t xx) { return y < H && xx < H ? qkv + ((y - y0) * H + xx) * 3 * Co : pad; };
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < wrows * nW * S; ++r) {  // one row of one window
-            const int64_t w = r / S, iy = r % S, y = (w0 + w / nW) * S + iy, xw = (w % nW) * S;
-            for (int64_t ix = 0; ix < S; ++ix) {
-                const float* t = token(y, xw + ix);
-                for (int64_t h = 0; h < nH; ++h) {
-                    const int64_t dst = ((w * nH + h) * N + iy * S + ix) * hd;
-                    std::memcpy(k + dst, t + Co + h * hd, sizeof(float) * hd);
-                    std::memcpy(v + dst, t + 2 * Co + h * hd, sizeof(float) * hd);
-                    if (!b.pool) std::memcpy(q + dst, t + h * hd, sizeof(float) * hd);
-                }
-            }
-            if (!b.pool || iy % 2) continue;
-            for (int64_t px = 0; px < Sq; ++px) {  // q max-pooled 2x2 inside the window
-                const float* t[4] = {token(y, xw + 2 * px), token(y, xw + 2 * px + 1), token(y + 1, xw + 2 * px),
-                                     token(y + 1, xw + 2 * px + 1)};
-                for (int64_t h = 0; h < nH; ++h) {
-                    float* d = q + ((w * nH + h) * Nq + (iy / 2) * Sq + px) * hd;
-                    const int64_t o = h * hd;
-                    for (int64_t c = 0; c < hd; ++c)
-                        d[c] = std::max(std::max(t[0][o + c], t[1][o + c]), std::max(t[2][o + c], t[3][o + c]));
-                }
-            }
-        }
+        HieraPartitionArgs pa;
+        pa.qkv = s.big.data, pa.pad = b.qkv_b.data, pa.q = q, pa.k = k, pa.v = v;
+        pa.H = l.H, pa.S = l.S, pa.windows = l.nW, pa.dim = Co, pa.heads = nH;
+        pa.first_row = w0, pa.rows = wrows, pa.pool = b.pool;
+        kernels().partition(pa);
 
         scope.emplace(l.nW == 1 ? "hiera.attention_global" : "hiera.attention_window");
         const Unit u = unit_of(Nq, N, items);
@@ -407,7 +355,7 @@ void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Sc
             sc.a = qa, sc.b = k + it0 * N * hd, sc.c = s.scores.data;
             sc.batch = count, sc.M = m, sc.K = hd, sc.N = N, sc.trans_b = true;
             ops::matmul(sc);
-            attention_exp_rows(s.scores.data, count * m, N, scale, s.inv_sum.data + it0 * Nq + r0);
+            kernels().exp_rows(s.scores.data, count * m, N, scale, s.inv_sum.data + it0 * Nq + r0, nullptr);
             ops::MatmulArgs pv;  // into q's rows, which no later unit reads
             pv.a = s.scores.data, pv.b = v + it0 * N * hd, pv.c = qa;
             pv.batch = count, pv.M = m, pv.K = N, pv.N = hd;
@@ -418,21 +366,11 @@ void HieraEncoder::run_block(const HieraBlock& b, const float* x, float* out, Sc
         // Unpartition into output rows, dropping the padding, heads side by side; the softmax's
         // division on the way.
         float* merged = s.xn.data;
-        const float* inv = s.inv_sum.data;
-        const int64_t Ho = l.Ho;
-#pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < orows; ++t) {
-            const int64_t oy = oy0 + t / Ho, ox = t % Ho;
-            const int64_t w = (oy / Sq - w0) * nW + ox / Sq, n = (oy % Sq) * Sq + ox % Sq;
-            for (int64_t h = 0; h < nH; ++h) {
-                const int64_t item = w * nH + h;
-                const float* src = q + (item * Nq + n) * hd;
-                const float f = inv[item * Nq + n];
-                float* dst = merged + t * Co + h * hd;
-#pragma omp simd
-                for (int64_t d = 0; d < hd; ++d) dst[d] = src[d] * f;
-            }
-        }
+        HieraMergeArgs ma;
+        ma.heads_out = q, ma.inv_sum = s.inv_sum.data, ma.out = merged;
+        ma.Ho = l.Ho, ma.Sq = l.Sq, ma.windows = l.nW, ma.dim = Co, ma.heads = nH;
+        ma.first_row = w0, ma.out_rows = oy1 - oy0;
+        kernels().merge(ma);
         ops::linear(merged, orows, b.attn_proj_w, b.attn_proj_b, s.x1.data, ops::Act::None, shortcut);
 
         scope.emplace("hiera.mlp");
@@ -517,15 +455,9 @@ HieraFeatures HieraEncoder::encode(const Tensor& input, const HieraObserver& obs
             ops::linear(x.data, T, l2_w_, l2_b_, s.l2.data);
         } else {
             ops::linear(x.data, T, l3_w_, l3_b_, s.neck.data);  // level 3, added nearest-upsampled 2x to level 2
-            const float* l3 = s.neck.data;
-            float* l2 = s.l2.data;
+            kernels().add_upsampled_2x(s.neck.data, side, kNeckDim, s.l2.data);
             const int64_t up = 2 * side;
-#pragma omp parallel for schedule(static)
-            for (int64_t t = 0; t < up * up; ++t) {
-                const float* src = l3 + ((t / up / 2) * side + (t % up) / 2) * kNeckDim;
-                float* dst = l2 + t * kNeckDim;
-                for (int64_t c = 0; c < kNeckDim; ++c) dst[c] += src[c];
-            }
+            const float* l2 = s.l2.data;
             f.image_embed = channels_first(l2, up, kNeckDim);
         }
         if (++stage < 4) stage_end += cfg_.stages[stage];

@@ -56,4 +56,19 @@ namespace sam {
 // The exact (erf) GELU of torch.nn.GELU(), to float32 noise.
 [[gnu::always_inline]] inline float fast_gelu(float x) { return 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f)); }
 
+// float32 to bfloat16 bits, rounding to nearest even; inputs are finite.
+[[gnu::always_inline]] inline uint16_t bf16_of(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// bfloat16 bits to float32 (exact).
+[[gnu::always_inline]] inline float float_of_bf16(uint16_t v) {
+    const uint32_t bits = uint32_t(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 }  // namespace sam

@@ -10,13 +10,6 @@
 namespace sam::SAM_ISA_NS {
 namespace {
 
-// Round to nearest even; inputs are finite.
-[[gnu::always_inline]] inline uint16_t bf16_of(float v) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
 [[gnu::always_inline]] inline void store(float* y, float v) { *y = v; }
 [[gnu::always_inline]] inline void store(uint16_t* y, float v) { *y = bf16_of(v); }
 
