@@ -15,18 +15,6 @@
 #include "models/preprocess.hpp"
 #include "tensor/profile.hpp"
 
-namespace {
-
-void print_profile(const char* prefix, int runs) {
-    auto cpu = sam::profile::cpu_totals();
-    for (const auto& [stage, total] : sam::profile::totals())
-        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"cpu_mean\": %.6f, \"runs\": %d}\n", prefix,
-                    stage.c_str(), total / runs, cpu[stage] / runs, runs);
-    sam::profile::reset();
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
     sambench::setup(argv);
     std::string checkpoint = sambench::golden_dir() + "checkpoints/mobile_sam_random.pt";
@@ -64,7 +52,7 @@ int main(int argc, char** argv) {
     auto enc = sambench::time_runs(encoder_runs, [&] { emb = model->embed(image); });
     sam::profile::enable(false);
     sambench::print_json("embed_1080p", enc, tag);
-    if (profile) print_profile("embed_1080p", encoder_runs);
+    if (profile) sambench::print_profile("embed_1080p", encoder_runs);
 
     sam::Prompt prompt;
     prompt.points.push_back({1100.5f, 400.25f, 1});
@@ -75,7 +63,7 @@ int main(int argc, char** argv) {
     auto dec = sambench::time_runs(click_runs, [&] { pred = model->predict(emb, prompt); });
     sam::profile::enable(false);
     sambench::print_json("decoder_click", dec, tag);
-    if (profile) print_profile("decoder_click", click_runs);
+    if (profile) sambench::print_profile("decoder_click", click_runs);
     auto post = sambench::time_runs(click_runs, [&] { mask = sam::binary_mask(pred, pred.best()); });
     sambench::print_json("mask_postprocess_1080p", post);
     auto enc_rle = sambench::time_runs(click_runs, [&] { rle = sam::ls::encode_brush_rle(mask.data(), 1920, 1080); });

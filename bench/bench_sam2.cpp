@@ -44,14 +44,6 @@ struct Rounds {
     }
 };
 
-void print_profile(const char* prefix, int runs) {
-    auto cpu = sam::profile::cpu_totals();
-    for (const auto& [stage, total] : sam::profile::totals())
-        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"cpu_mean\": %.6f, \"runs\": %d}\n", prefix,
-                    stage.c_str(), total / runs, cpu[stage] / runs, runs);
-    sam::profile::reset();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +99,7 @@ int main(int argc, char** argv) {
     } else {
         sambench::print_json("sam2_embed_1080p", f2, line);
     }
-    if (profile) print_profile("embed", rounds);  // hiera.* and tinyvit.* stages
+    if (profile) sambench::print_profile("embed", rounds);  // hiera.* and tinyvit.* stages
 
     // A click: two positive points, single-mask output (SAM 2 applies its stability rule).
     sam::Prompt prompt;
@@ -132,6 +124,6 @@ int main(int argc, char** argv) {
     } else {
         sambench::print_json("sam2_click", d2, line);
     }
-    if (profile) print_profile("sam2_click", clicks);  // SAM 2's clicks only
+    if (profile) sambench::print_profile("sam2_click", clicks);  // SAM 2's clicks only
     return 0;
 }

@@ -89,4 +89,13 @@ inline void print_json(const std::string& name, const Figures& f, const std::str
     std::fflush(stdout);
 }
 
+// --profile: one line per stage (tensor/profile.hpp), wall and CPU time per run; then resets.
+inline void print_profile(const char* prefix, int runs) {
+    auto cpu = sam::profile::cpu_totals();
+    for (const auto& [stage, total] : sam::profile::totals())
+        std::printf("{\"name\": \"%s.%s\", \"unit\": \"s\", \"mean\": %.6f, \"cpu_mean\": %.6f, \"runs\": %d}\n", prefix,
+                    stage.c_str(), total / runs, cpu[stage] / runs, runs);
+    sam::profile::reset();
+}
+
 }  // namespace sambench

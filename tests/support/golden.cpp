@@ -242,14 +242,7 @@ sam::ImageEmbedding golden_embedding(const std::string& dir, const nlohmann::jso
 }
 
 sam::Prompt golden_prompt(const std::string& dir, const nlohmann::json& info, const nlohmann::json& c) {
-    sam::Prompt p;
-    if (!c["points"].is_null())
-        for (size_t i = 0; i < c["points"].size(); ++i)
-            p.points.push_back({c["points"][i][0].get<float>(), c["points"][i][1].get<float>(), c["labels"][i].get<int>()});
-    if (!c["box"].is_null())
-        p.box = sam::PromptBox{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(),
-                               c["box"][3].get<float>()};
-    p.multimask = c["multimask"];
+    sam::Prompt p = case_prompt(c);
     if (c.contains("mask_input_from")) {
         // The best mask (highest predicted IoU) of the named case's reference low-res logits.
         for (const auto& other : info["cases"]) {
