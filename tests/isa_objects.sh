@@ -13,9 +13,10 @@ for arg in "$@"; do
         ns=$(grep -o 'samkernels_v[0-9]' <<< "$obj" | sed 's/samkernels_/isa_/') || {
             echo "isa_objects.sh: cannot tell the level of $obj" >&2; exit 2; }
         # Global (upper-case type) and weak definitions; local symbols (t, d, b, r) cannot leak.
-        # DW.ref.__gxx_personality_v0 is a pointer for exception unwinding, not code.
+        # DW.ref.__gxx_personality_v0 is a pointer for exception unwinding, not code;
+        # __odr_asan.* are AddressSanitizer's one-definition markers (sanitizer build), not code.
         bad=$(nm --defined-only -C "$obj" | awk '$2 ~ /^[A-Z]$/ || $2 ~ /^[uvw]$/ {$1=""; $2=""; print}' |
-              sed 's/^ *//' | grep -v -e "^sam::$ns::" -e '^DW.ref.__gxx_personality_v0$' || true)
+              sed 's/^ *//' | grep -v -e "^sam::$ns::" -e '^DW.ref.__gxx_personality_v0$' -e '^__odr_asan\.' || true)
         if [ -n "$bad" ]; then
             echo "$obj defines symbols outside sam::$ns:" >&2
             echo "$bad" | sed 's/^/    /' >&2

@@ -131,7 +131,7 @@ TEST_F(Hostile, BrokenRequestLinesAndHugeHeadersAreRefused) {
     for (const std::string& request : {std::string("GARBAGE\r\n\r\n"), std::string("GET /health HTTP/9.9\r\n\r\n"),
                                        std::string("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ") +
                                            std::string(200000, 'a') + "\r\n\r\n",
-                                       std::string("\xff\xfe\x00\x01 / HTTP/1.1\r\n\r\n", 21),
+                                       std::string("\xff\xfe\x00\x01 / HTTP/1.1\r\n\r\n", 19),  // with its NUL byte
                                        std::string("POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")}) {
         RawResponse r = samtest::raw_request(port_, request, 5);
         EXPECT_TRUE(r.closed || (r.status >= 400 && r.status < 500) || r.status == 505)
