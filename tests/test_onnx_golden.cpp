@@ -229,6 +229,60 @@ TEST_F(OnnxGolden, DecoderPredictMatchesCases) {
         }
 }
 
+// The decoder keeps a graph specialised to the embedding clicked last: clicks that alternate
+// between two images, and a view of an embedding without an owner (never specialised), give
+// what the plain graph gives on each image.
+TEST_F(OnnxGolden, PerImageGraphFollowsTheEmbedding) {
+    const sam::OnnxDecoder& d = decoders_.at("mobile_sam_decoder_multi");
+    // A second image: the photo's embedding mirrored left to right.
+    const sam::Tensor& photo = embedding();
+    sam::Tensor other = sam::Tensor::empty(photo.shape);
+    for (int64_t row = 0; row < 256 * 64; ++row)
+        for (int64_t x = 0; x < 64; ++x) other.data[row * 64 + x] = photo.data[row * 64 + 63 - x];
+    auto image = [](const sam::Tensor& features) {
+        sam::ImageEmbedding e;
+        e.features = features.reshaped({256, 64, 64});
+        e.orig_w = e.input_w = 1024;
+        e.orig_h = e.input_h = 768;
+        return e;
+    };
+    sam::Prompt p;
+    p.points.push_back({400.0f, 300.0f, 1});
+    p.multimask = true;
+    // The plain graph on the same feeds (image_embeddings given, no mask input).
+    auto reference = [&](const sam::Tensor& features) {
+        std::map<std::string, Value> feeds;
+        feeds["image_embeddings"] = Value::from_tensor(features).reshaped({1, 256, 64, 64});
+        Value pc = Value::alloc(sam::onnx::DType::Float, {1, 2, 2});
+        const float xy[4] = {400.0f, 300.0f, 0.0f, 0.0f};
+        std::copy(xy, xy + 4, pc.data<float>());
+        Value pl = Value::alloc(sam::onnx::DType::Float, {1, 2});
+        pl.data<float>()[0] = 1.0f;
+        pl.data<float>()[1] = -1.0f;
+        feeds["point_coords"] = pc;
+        feeds["point_labels"] = pl;
+        feeds["mask_input"] = Value::zeros(sam::onnx::DType::Float, {1, 1, 256, 256});
+        feeds["has_mask_input"] = Value::scalar_f(0.0f).reshaped({1});
+        Value size = Value::alloc(sam::onnx::DType::Float, {2});
+        size.data<float>()[0] = 768.0f;
+        size.data<float>()[1] = 1024.0f;
+        feeds["orig_im_size"] = size;
+        return d.graph().run(feeds, {"iou_predictions", "low_res_masks"});
+    };
+    const std::vector<Value> ref_a = reference(photo), ref_b = reference(other);
+    ASSERT_GT(samtest::diff(ref_a[1].data<float>(), ref_b[1].data<float>(), 4 * 256 * 256).max_abs, 0.1)
+        << "the two images must give different logits for the test to tell them apart";
+    sam::Tensor unowned = sam::Tensor::wrap(other.data, other.shape, nullptr);
+    const sam::Tensor* order[] = {&photo, &other, &photo, &unowned, &other};
+    for (const sam::Tensor* features : order) {
+        const std::vector<Value>& ref = features == &photo ? ref_a : ref_b;
+        const sam::Prediction pred = d.predict(image(*features), p);
+        ASSERT_EQ(pred.iou.size(), 3u);
+        for (int i = 0; i < 3; ++i) EXPECT_NEAR(pred.iou[i], ref[0].data<float>()[1 + i], 1e-5);
+        EXPECT_LT(samtest::diff(pred.lowres.data, ref[1].data<float>() + 256 * 256, 3 * 256 * 256).max_abs, 1e-4);
+    }
+}
+
 std::string temp_file(const std::string& name, const std::string& bytes) {
     std::string path = ::testing::TempDir() + name;
     std::ofstream(path, std::ios::binary) << bytes;

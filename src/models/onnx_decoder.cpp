@@ -69,6 +69,7 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     } catch (const OnnxError& e) {
         throw OnnxError(path + ": test run failed: " + e.what());
     }
+    d.last_->image.reset();  // the blank image's graph
     const Value& full = out[0];
     const Value& iou = out[1];
     const Value& low = out[2];
@@ -82,6 +83,24 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     return d;
 }
 
+std::shared_ptr<const onnx::Graph> OnnxDecoder::image_graph(const ImageEmbedding& e) const {
+    const Tensor& f = e.features;
+    {
+        std::lock_guard<std::mutex> lock(last_->mutex);
+        const auto& image = last_->image;
+        if (image && image->features == f.data && !image->owner.expired() && image->owner.lock() == f.owner)
+            return image->graph;
+    }
+    auto image = std::make_shared<ImageGraph>();
+    image->features = f.data;
+    image->owner = f.owner;
+    image->graph = std::make_shared<const onnx::Graph>(
+        no_mask_graph_.specialize({{"image_embeddings", Value::from_tensor(f).reshaped({1, 256, 64, 64})}}));
+    std::lock_guard<std::mutex> lock(last_->mutex);
+    last_->image = image;
+    return image->graph;
+}
+
 std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& prompt,
                                     const std::vector<std::string>& outputs) const {
     if (e.features.numel() != 256 * 64 * 64)
@@ -91,7 +110,6 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
     const int64_t n = static_cast<int64_t>(points.labels.size());
 
     std::map<std::string, Value> feeds;
-    feeds["image_embeddings"] = Value::from_tensor(e.features).reshaped({1, 256, 64, 64});
     Value pc = Value::alloc(DType::Float, {1, n, 2});
     std::memcpy(pc.ptr, points.xy.data(), points.xy.size() * sizeof(float));
     feeds["point_coords"] = pc;
@@ -102,6 +120,9 @@ std::vector<Value> OnnxDecoder::run(const ImageEmbedding& e, const Prompt& promp
     os.data<float>()[0] = static_cast<float>(e.orig_h);
     os.data<float>()[1] = static_cast<float>(e.orig_w);
     feeds["orig_im_size"] = os;
+    // Without an owner the embedding's identity cannot be told across calls: no per-image graph.
+    if (!prompt.mask_input.defined() && e.features.owner) return image_graph(e)->run(feeds, outputs);
+    feeds["image_embeddings"] = Value::from_tensor(e.features).reshaped({1, 256, 64, 64});
     if (!prompt.mask_input.defined()) return no_mask_graph_.run(feeds, outputs);
     if (prompt.mask_input.numel() != 256 * 256)
         throw std::invalid_argument("mask input must be [1,256,256] low-res logits, got " + prompt.mask_input.shape_string());

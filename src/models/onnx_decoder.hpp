@@ -6,6 +6,8 @@
 // full size costs more than the decoder itself).
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "models/segmenter.hpp"
@@ -36,6 +38,21 @@ private:
     // for a plain click the whole branch folds at load.
     onnx::Graph no_mask_graph_;
     int num_masks_ = 1;
+    // no_mask_graph_ with the embedding of the image clicked last fixed, so that what depends on
+    // the image alone (the embedding's sum with the no-mask embedding and the positional
+    // encoding, the first layer's projections of the 4096 image tokens) runs once per image
+    // instead of on every click, as the native decoder keeps its image side.
+    struct ImageGraph {
+        const float* features = nullptr;  // which embedding...
+        std::weak_ptr<const void> owner;  // ...and that it is still the same allocation
+        std::shared_ptr<const onnx::Graph> graph;
+    };
+    struct LastImage {
+        std::mutex mutex;
+        std::shared_ptr<const ImageGraph> image;
+    };
+    std::shared_ptr<LastImage> last_ = std::make_shared<LastImage>();
+    std::shared_ptr<const onnx::Graph> image_graph(const ImageEmbedding& embedding) const;
 
     std::vector<onnx::Value> run(const ImageEmbedding& embedding, const Prompt& prompt,
                                  const std::vector<std::string>& outputs) const;

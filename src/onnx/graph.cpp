@@ -14,6 +14,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "onnx/op_util.hpp"
+#include "onnx/shape_inference.hpp"
 
 namespace sam::onnx {
 
@@ -370,8 +371,7 @@ Graph Graph::parse(const std::string& bytes, const std::string& what) {
         g.outputs_.push_back(io);
     }
     g.num_slots_ = g.constants_.size();
-    fuse_gelu(g.nodes_, g.constants_, g.is_const_, g.outputs_);
-    fuse_matmul(g.nodes_, g.constants_, g.is_const_, g.outputs_);
+    g.finish_folding();
     return g;
 }
 
@@ -394,6 +394,55 @@ void Graph::check_feed(const GraphIO& io, const Value& v) const {
     throw OnnxError(what_ + ": graph input '" + io.name + "' is " + v.desc() + ", expected " + want + "]");
 }
 
+void Graph::fold_known() {
+    std::vector<Known> known(num_slots_);
+    for (size_t s = 0; s < num_slots_; ++s)
+        if (is_const_[s]) known[s] = known_of(constants_[s]);
+    for (const auto& io : inputs_) known[io.slot] = known_of(io);
+    std::vector<Node> kept;
+    for (auto& node : nodes_) {
+        bool all_const = true;
+        for (int s : node.inputs) all_const = all_const && (s < 0 || is_const_[s]);
+        if (all_const) {
+            fold(node, what_);
+            for (int s : node.outputs)
+                if (s >= 0) known[s] = known_of(constants_[s]);
+            continue;
+        }
+        std::vector<const Known*> in;
+        for (int s : node.inputs) in.push_back(s < 0 ? nullptr : &known[s]);
+        std::vector<Known> out = infer_known(node, in);
+        bool decided = true;
+        for (size_t k = 0; k < node.outputs.size(); ++k) decided = decided && (node.outputs[k] < 0 || out[k].constant());
+        for (size_t k = 0; k < node.outputs.size(); ++k) {
+            const int s = node.outputs[k];
+            if (s < 0) continue;
+            if (decided) {
+                constants_[s] = out[k].value();
+                is_const_[s] = 1;
+            }
+            known[s] = std::move(out[k]);
+        }
+        if (!decided) kept.push_back(std::move(node));
+    }
+    nodes_ = std::move(kept);
+}
+
+void Graph::finish_folding() {
+    fold_known();
+    fuse_gelu(nodes_, constants_, is_const_, outputs_);
+    fuse_matmul(nodes_, constants_, is_const_, outputs_);
+    // Constants that only folded nodes read are dead (initializers a fused node repacked, the
+    // intermediates of a folded branch): dropped, so a graph holds what its runs read.
+    std::vector<char> live(num_slots_, 0);
+    for (const auto& node : nodes_)
+        for (int s : node.inputs)
+            if (s >= 0) live[s] = 1;
+    for (const auto& io : outputs_) live[io.slot] = 1;
+    for (size_t s = 0; s < num_slots_; ++s)
+        if (is_const_[s] && !live[s]) constants_[s] = Value{};
+}
+
 Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) const {
     Graph g = *this;
     for (const auto& [name, v] : constant_inputs) {
@@ -410,21 +459,9 @@ Graph Graph::specialize(const std::map<std::string, Value>& constant_inputs) con
     for (const auto& io : inputs_)
         if (!constant_inputs.count(io.name)) g.inputs_.push_back(io);
 
-    // Nodes are in execution order, so one pass folds every node whose inputs became constant.
-    std::vector<Node> kept;
-    for (auto& node : g.nodes_) {
-        bool all_const = true;
-        for (int s : node.inputs) all_const = all_const && (s < 0 || g.is_const_[s]);
-        if (!all_const) {
-            kept.push_back(std::move(node));
-            continue;
-        }
-        g.fold(node, what_ + " (specializing)");
-    }
-    g.nodes_ = std::move(kept);
-    // Newly constant scalars and bias rows may complete patterns the loader could not match.
-    fuse_gelu(g.nodes_, g.constants_, g.is_const_, g.outputs_);
-    fuse_matmul(g.nodes_, g.constants_, g.is_const_, g.outputs_);
+    // Folds every node whose inputs became constant (or whose result the shapes now decide);
+    // newly constant scalars and bias rows may complete patterns the loader could not match.
+    g.finish_folding();
     return g;
 }
 

@@ -87,6 +87,12 @@ private:
     // Runs a node whose inputs are all constant and stores its outputs as constants.
     void fold(const Node& node, const std::string& context);
 
+    // Folds the nodes whose inputs are constant and those whose results the shapes decide
+    // (shape_inference.hpp), in execution order.
+    void fold_known();
+    // After reading or specializing: fold_known, the fusions the constants now allow, then drops
+    // the constants no node reads.
+    void finish_folding();
     static void fuse_gelu(std::vector<Node>& nodes, const std::vector<Value>& constants,
                           const std::vector<char>& is_const, const std::vector<GraphIO>& outputs);
     static void fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& constants,
