@@ -745,3 +745,101 @@ TEST(OnnxOps, WholeValueSplitConcatExpandShareTheBuffer) {
 }
 
 }  // namespace
+
+// SAM's token-to-image attention as its export writes it: keys and values projected from T
+// tokens (MatMul + bias Add, Reshape to heads, Transpose), scores divided by a constant, softmax,
+// product with the values. fold_attention_projections moves the projections onto the queries:
+// one node instead of nine, the same result for any number of queries.
+TEST(OnnxGraph, AttentionProjectionsMoveOntoTheQueries) {
+    const int64_t T = 256, E = 32, H = 4, d = 8;
+    ::onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(17);
+    auto* g = m.mutable_graph();
+    uint32_t seed = 12345;
+    auto rnd = [&] { return (seed = seed * 1664525u + 1013904223u) / 4294967296.0f - 0.5f; };
+    auto init = [&](const char* name, std::vector<int64_t> dims, bool ints = false, std::vector<int64_t> values = {}) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(ints ? 7 : 1);
+        int64_t n = 1;
+        for (int64_t dim : dims) {
+            t->add_dims(dim);
+            n *= dim;
+        }
+        for (int64_t i = 0; i < n; ++i) ints ? t->add_int64_data(values[i]) : t->add_float_data(rnd());
+    };
+    init("wk", {E, H * d});
+    init("bk", {H * d});
+    init("wv", {E, H * d});
+    init("bv", {H * d});
+    init("heads_shape", {4}, true, {1, T, H, d});
+    {
+        auto* t = g->add_initializer();
+        t->set_name("divisor");
+        t->set_data_type(1);
+        t->add_float_data(2.0f);
+    }
+    auto input = [&](const char* name, std::vector<int64_t> dims) {
+        auto* in = g->add_input();
+        in->set_name(name);
+        auto* tt = in->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(1);
+        for (int64_t dim : dims) dim < 0 ? tt->mutable_shape()->add_dim()->set_dim_param("n") : tt->mutable_shape()->add_dim()->set_dim_value(dim);
+    };
+    input("q", {1, H, -1, d});
+    input("keys", {1, T, E});
+    input("values", {1, T, E});
+    auto add = [&](const char* op, std::vector<const char*> ins, const char* out, std::vector<int64_t> perm = {}) {
+        auto* n = g->add_node();
+        n->set_op_type(op);
+        n->set_name(out);
+        for (const char* i : ins) n->add_input(i);
+        n->add_output(out);
+        if (!perm.empty()) {
+            auto* a = n->add_attribute();
+            a->set_name("perm");
+            a->set_type(::onnx::AttributeProto::INTS);
+            for (int64_t p : perm) a->add_ints(p);
+        }
+    };
+    add("MatMul", {"keys", "wk"}, "k0");
+    add("Add", {"bk", "k0"}, "k1");
+    add("Reshape", {"k1", "heads_shape"}, "k2");
+    add("Transpose", {"k2"}, "kt", {0, 2, 3, 1});
+    add("MatMul", {"values", "wv"}, "v0");
+    add("Add", {"bv", "v0"}, "v1");
+    add("Reshape", {"v1", "heads_shape"}, "v2");
+    add("Transpose", {"v2"}, "vh", {0, 2, 1, 3});
+    add("MatMul", {"q", "kt"}, "s0");
+    add("Div", {"s0", "divisor"}, "s1");
+    add("Softmax", {"s1"}, "p");
+    add("MatMul", {"p", "vh"}, "y");
+    g->add_output()->set_name("y");
+    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+
+    const Graph plain = Graph::parse(m.SerializeAsString(), "attention");
+    Graph folded = plain;
+    folded.fold_attention_projections();
+    EXPECT_EQ(folded.runtime_nodes(), 1u);
+    EXPECT_GT(plain.runtime_nodes(), 5u);
+    auto values = [&](Shape s) {
+        Value v = Value::alloc(DType::Float, s);
+        for (int64_t i = 0; i < v.numel(); ++i) v.data<float>()[i] = 4.0f * rnd();
+        return v;
+    };
+    const Value keys = values({1, T, E}), vals = values({1, T, E});
+    for (int64_t n : {1, 7}) {
+        const Value q = values({1, H, n, d});
+        const Value want = plain.run({{"q", q}, {"keys", keys}, {"values", vals}})[0];
+        const Value got = folded.run({{"q", q}, {"keys", keys}, {"values", vals}})[0];
+        ASSERT_EQ(got.shape, want.shape);
+        float worst = 0, scale = 0;
+        for (int64_t i = 0; i < want.numel(); ++i) {
+            worst = std::max(worst, std::fabs(got.data<float>()[i] - want.data<float>()[i]));
+            scale = std::max(scale, std::fabs(want.data<float>()[i]));
+        }
+        EXPECT_GT(scale, 0.1f);
+        EXPECT_LT(worst, 1e-5f * 8 * scale) << n << " queries";
+    }
+}

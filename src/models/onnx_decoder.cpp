@@ -55,6 +55,7 @@ OnnxDecoder OnnxDecoder::load(const std::string& path) {
     // Its errors already name the file.
     d.no_mask_graph_ = g.specialize(
         {{"mask_input", Value::zeros(DType::Float, {1, 1, 256, 256})}, {"has_mask_input", Value::scalar_f(0.0f).reshaped({1})}});
+    d.graph_.fold_attention_projections();  // after: the per-image graphs fold the first layer's projections instead
 
     // One run on a blank embedding: proves the graph executes and tells how many masks it returns.
     ImageEmbedding blank;
@@ -94,8 +95,9 @@ std::shared_ptr<const onnx::Graph> OnnxDecoder::image_graph(const ImageEmbedding
     auto image = std::make_shared<ImageGraph>();
     image->features = f.data;
     image->owner = f.owner;
-    image->graph = std::make_shared<const onnx::Graph>(
-        no_mask_graph_.specialize({{"image_embeddings", Value::from_tensor(f).reshaped({1, 256, 64, 64})}}));
+    onnx::Graph graph = no_mask_graph_.specialize({{"image_embeddings", Value::from_tensor(f).reshaped({1, 256, 64, 64})}});
+    graph.fold_attention_projections();  // the later layers' keys and values, from the updated image tokens
+    image->graph = std::make_shared<const onnx::Graph>(std::move(graph));
     std::lock_guard<std::mutex> lock(last_->mutex);
     last_->image = image;
     return image->graph;

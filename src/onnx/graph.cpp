@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -291,6 +292,103 @@ void Graph::fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& cons
         }
     }
     drop_removed(nodes, removed);
+}
+
+// The attention pattern of SAM's token-to-image layers, after fuse_matmul: keys and values
+// projected from T image tokens (FusedMatMul with constant weight and bias, Reshape to heads,
+// Transpose), scores = FusedMatMul(q, keys, trans_b), Div by a constant, Softmax, MatMul by the
+// values. With T in the thousands and a few queries, projecting the queries instead is cheaper
+// (op_projected_attention); the weights are rearranged once here.
+void Graph::fold_attention_projections() {
+    std::vector<int> producer(num_slots_, -1);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        for (int s : nodes_[i].outputs)
+            if (s >= 0) producer[s] = static_cast<int>(i);
+    Readers r(nodes_, num_slots_, outputs_);
+    auto from = [&](int slot, const char* op) {
+        int n = slot >= 0 ? producer[slot] : -1;
+        return n >= 0 && nodes_[n].op == op && nodes_[n].outputs.size() == 1 ? n : -1;
+    };
+    auto perm_is = [&](int n, std::vector<int64_t> want) { return nodes_[n].attr_ints("perm") == want; };
+    // A projection to heads: Transpose(0,2,1,3) <- Reshape(constant [b, T, H, d]) <- FusedMatMul(x, W, bias).
+    struct Heads {
+        int transpose = -1, reshape = -1, product = -1;
+        int64_t T = 0, H = 0, d = 0;
+    };
+    auto heads_of = [&](int slot, int reader) -> std::optional<Heads> {
+        Heads h;
+        h.transpose = from(slot, "Transpose");
+        if (h.transpose < 0 || !perm_is(h.transpose, {0, 2, 1, 3}) || r.only_reader(nodes_, h.transpose, nodes_[reader].op.c_str()) != reader)
+            return std::nullopt;
+        h.reshape = from(nodes_[h.transpose].inputs[0], "Reshape");
+        if (h.reshape < 0 || r.only_reader(nodes_, h.reshape, "Transpose") != h.transpose) return std::nullopt;
+        const int shape = nodes_[h.reshape].inputs.size() == 2 ? nodes_[h.reshape].inputs[1] : -1;
+        if (shape < 0 || !is_const_[shape] || constants_[shape].numel() != 4) return std::nullopt;
+        const std::vector<int64_t> dims = constants_[shape].to_i64();
+        h.T = dims[1], h.H = dims[2], h.d = dims[3];
+        h.product = from(nodes_[h.reshape].inputs[0], "FusedMatMul");
+        if (h.product < 0 || r.only_reader(nodes_, h.product, "Reshape") != h.reshape) return std::nullopt;
+        const Node& p = nodes_[h.product];
+        const int w = p.inputs[1], b = p.inputs[2];
+        if (p.attr_i("trans_b", 0) != 0 || p.inputs[3] >= 0 || w < 0 || b < 0 || !is_const_[w] || !is_const_[b] ||
+            h.T < 256 || h.H <= 0 || h.d <= 0)
+            return std::nullopt;
+        const Value& wv = constants_[w];
+        if (wv.dtype != DType::Float || wv.rank() != 2 || wv.dim(1) != h.H * h.d || constants_[b].dtype != DType::Float ||
+            constants_[b].numel() != h.H * h.d)
+            return std::nullopt;
+        return h;
+    };
+    auto add_const = [&](Value v) {
+        constants_.push_back(std::move(v));
+        is_const_.push_back(1);
+        return static_cast<int>(num_slots_++);
+    };
+    std::vector<char> removed(nodes_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        Node& out = nodes_[i];
+        if (out.op != "MatMul" || out.inputs.size() != 2) continue;
+        const int softmax = from(out.inputs[0], "Softmax");
+        if (softmax < 0 || r.only_reader(nodes_, softmax, "MatMul") != static_cast<int>(i)) continue;
+        const int div = from(nodes_[softmax].inputs[0], "Div");
+        if (div < 0 || r.only_reader(nodes_, div, "Softmax") != softmax) continue;
+        const int divisor = nodes_[div].inputs.size() == 2 ? nodes_[div].inputs[1] : -1;
+        if (divisor < 0 || !is_const_[divisor] || constants_[divisor].dtype != DType::Float || constants_[divisor].numel() != 1)
+            continue;
+        const int scores = from(nodes_[div].inputs[0], "FusedMatMul");
+        if (scores < 0 || r.only_reader(nodes_, scores, "Div") != div) continue;
+        const Node& sc = nodes_[scores];
+        if (sc.attr_i("trans_b", 0) != 1 || sc.inputs[2] >= 0 || sc.inputs[3] >= 0) continue;
+        const int softmax_axis = static_cast<int>(nodes_[softmax].attr_i("axis", -1));
+        if (softmax_axis != -1 && softmax_axis != 3) continue;
+        auto keys = heads_of(sc.inputs[1], scores);
+        auto values = heads_of(out.inputs[1], static_cast<int>(i));
+        if (!keys || !values || keys->T != values->T || keys->H != values->H || keys->d != values->d) continue;
+        const Value& wk = constants_[nodes_[keys->product].inputs[1]];
+        const Value& wv = constants_[nodes_[values->product].inputs[1]];
+        const int64_t E = wk.dim(0), H = keys->H, d = keys->d;
+        if (wv.dim(0) != E) continue;
+        // WkT [H*d, E] (head h's rows are Wk_h^T); Wv per head [H, E, d].
+        Value wkt = Value::alloc(DType::Float, {H * d, E}), wvh = Value::alloc(DType::Float, {H, E, d});
+        for (int64_t e = 0; e < E; ++e)
+            for (int64_t j = 0; j < H * d; ++j) {
+                wkt.data<float>()[j * E + e] = wk.data<float>()[e * H * d + j];
+                wvh.data<float>()[((j / d) * E + e) * d + j % d] = wv.data<float>()[e * H * d + j];
+            }
+        Node fused;
+        fused.op = "ProjectedAttention";
+        fused.name = out.name;
+        fused.fn = op_projected_attention;
+        fused.inputs = {sc.inputs[0], nodes_[keys->product].inputs[0], add_const(std::move(wkt)),
+                        nodes_[values->product].inputs[0], add_const(std::move(wvh)), nodes_[values->product].inputs[2], divisor};
+        fused.outputs = out.outputs;
+        for (int n : {softmax, div, scores, keys->transpose, keys->reshape, keys->product, values->transpose, values->reshape,
+                      values->product})
+            removed[n] = 1;
+        out = std::move(fused);
+    }
+    drop_removed(nodes_, removed);
+    finish_folding();
 }
 
 Graph Graph::load(const std::string& path) {

@@ -75,6 +75,14 @@ public:
     // folded at once (e.g. a branch that a zero flag multiplies away). Throws OnnxError.
     Graph specialize(const std::map<std::string, Value>& constant_inputs) const;
 
+    // Rewrites the attention layers whose keys and values are projected from many tokens
+    // (T >= 256) with constant weights into one node that projects the queries instead: for
+    // SAM's token-to-image attention, a few hundred thousand multiply-adds per query row instead
+    // of projecting 4096 image tokens per click. Not done at load: where the keys' tokens become
+    // constants (a graph specialised to an image) their projections fold away entirely, so call
+    // this after specializing.
+    void fold_attention_projections();
+
 private:
     std::string what_;
     std::vector<Node> nodes_;        // in execution order, constants folded away

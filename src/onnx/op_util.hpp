@@ -23,6 +23,11 @@ void register_quant_ops(OpTable& t);
 void op_fused_matmul(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
 // ConvTransposeGelu: ConvTranspose followed by exact Gelu on its output.
 void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+// ProjectedAttention: softmax(q · (kin Wk + bk)^T / divisor) · (vin Wv + bv) per head, computed
+// with the projections moved onto the few queries (Graph::fold_attention_projections). Inputs
+// q [B, H, Nq, d], kin [B, T, E], WkT [H*d, E], vin [B, T, E], Wv per head [H, E, d], bv [H*d],
+// divisor (scalar); output [B, H, Nq, d].
+void op_projected_attention(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
 
 // Input k, which must be present.
 const Value& arg(const Node& node, const std::vector<const Value*>& in, size_t k);

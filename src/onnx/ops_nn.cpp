@@ -330,6 +330,43 @@ static void op_conv_transpose(const Node& node, const std::vector<const Value*>&
     out[0] = std::move(y);
 }
 
+// Per head h: scores = q_h Wk_h^T kin^T (q_h · bk_h is the same for every key of a row, so the
+// softmax drops it), P = softmax(scores / divisor), out_h = (P kin_v) Wv_h + bv_h (P's rows sum
+// to 1). All heads' rows go through the two products with the T keys at once.
+void op_projected_attention(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    const Value& q = arg(node, in, 0);
+    const Value& kin = arg(node, in, 1);
+    const Value& wkt = arg(node, in, 2);
+    const Value& vin = arg(node, in, 3);
+    const Value& wv = arg(node, in, 4);
+    const Value& bv = arg(node, in, 5);
+    const Value& divisor = arg(node, in, 6);
+    for (const Value* v : {&q, &kin, &wkt, &vin, &wv, &bv, &divisor}) expect_float(node, *v, "input");
+    if (q.rank() != 4 || kin.rank() != 3 || vin.shape != kin.shape || wkt.rank() != 2 || wv.rank() != 3)
+        throw OnnxError(node.where() + ": unexpected ranks: q " + q.desc() + ", keys " + kin.desc() + ", values " + vin.desc());
+    const int64_t B = q.dim(0), H = q.dim(1), Nq = q.dim(2), d = q.dim(3), T = kin.dim(1), E = kin.dim(2);
+    if (kin.dim(0) != B || wkt.dim(0) != H * d || wkt.dim(1) != E || wv.dim(0) != H || wv.dim(1) != E || wv.dim(2) != d ||
+        bv.numel() != H * d || divisor.numel() != 1)
+        throw OnnxError(node.where() + ": q " + q.desc() + " does not fit keys " + kin.desc() + " and weights " + wkt.desc() +
+                        ", " + wv.desc());
+    const float scale = 1.0f / divisor.data<float>()[0];
+    Value y = Value::alloc(DType::Float, {B, H, Nq, d});
+    Value qk = Value::alloc(DType::Float, {H * Nq, E}), scores = Value::alloc(DType::Float, {H * Nq, T});
+    Value mixed = Value::alloc(DType::Float, {H * Nq, E});
+    for (int64_t b = 0; b < B; ++b) {
+        const float* qb = q.data<float>() + b * H * Nq * d;
+        for (int64_t h = 0; h < H; ++h)
+            ops::gemm(qb + h * Nq * d, wkt.data<float>() + h * d * E, qk.data<float>() + h * Nq * E, Nq, d, E);
+        ops::gemm(qk.data<float>(), kin.data<float>() + b * T * E, scores.data<float>(), H * Nq, E, T, /*trans_b=*/true);
+        ops::softmax_rows(scores.data<float>(), H * Nq, T, scale);
+        ops::gemm(scores.data<float>(), vin.data<float>() + b * T * E, mixed.data<float>(), H * Nq, T, E);
+        for (int64_t h = 0; h < H; ++h)
+            ops::gemm(mixed.data<float>() + h * Nq * E, wv.data<float>() + h * E * d, y.data<float>() + (b * H + h) * Nq * d,
+                      Nq, E, d, false, bv.data<float>() + h * d);
+    }
+    out[0] = std::move(y);
+}
+
 void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     op_conv_transpose(node, in, out);
     ops::gelu(out[0].data<float>(), out[0].numel());  // in place: the output is new and not shared yet
