@@ -843,3 +843,12 @@ TEST(OnnxGraph, AttentionProjectionsMoveOntoTheQueries) {
         EXPECT_LT(worst, 1e-5f * 8 * scale) << n << " queries";
     }
 }
+
+// A float read as a size or an index (a hostile file's Expand shape): truncated when it fits an
+// integer, an OnnxError naming the value when it does not (found by fuzz_onnx).
+TEST(OnnxOps, FloatsReadAsIntegersMustFit) {
+    EXPECT_EQ(F({2}, {3.7f, -2.5f}).to_i64(), (std::vector<int64_t>{3, -2}));
+    EXPECT_THROW(F({1}, {1.87545e28f}).get_i64(0), OnnxError);
+    EXPECT_THROW(F({1}, {std::nanf("")}).get_i64(0), OnnxError);
+    EXPECT_THROW(run1("Expand", {F({1}, {1.0f}), F({2}, {2.0f, 1.87545e28f})}), OnnxError);
+}

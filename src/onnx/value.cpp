@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
 namespace sam::onnx {
@@ -183,7 +184,15 @@ static auto visit(const Value& v, int64_t i, F f) {
 }
 
 int64_t Value::get_i64(int64_t i) const {
-    return visit(*this, i, [](auto x) { return static_cast<int64_t>(x); });
+    return visit(*this, i, [&](auto x) {
+        if constexpr (std::is_floating_point_v<decltype(x)>) {
+            // A float where a size or an index is read: truncated, as Cast does, when it fits.
+            if (!(x > -9.2e18f && x < 9.2e18f))
+                throw OnnxError(desc() + ": element " + std::to_string(i) + " (" + std::to_string(x) +
+                                ") is not a usable integer");
+        }
+        return static_cast<int64_t>(x);
+    });
 }
 
 double Value::get_f64(int64_t i) const {
