@@ -21,7 +21,9 @@
 #include "io/checkpoint.hpp"
 #include "io/zip_archive.hpp"
 #include "models/embedding_codec.hpp"
+#include "models/mask_decoder.hpp"
 #include "models/mask_postprocess.hpp"
+#include "models/prompt_encoder.hpp"
 #include "models/sam_decoder.hpp"
 #include "support/golden.hpp"
 
@@ -256,3 +258,44 @@ TEST(DecoderLoad, MissingKeyIsNamed) {
 }
 
 }  // namespace
+
+// MaskDecoder::run with DecoderImageTerms takes the first upscaling back through the last two
+// image-token norms (a [4096, 112] product instead of [4096, 256] x [256, 256]); without them it
+// multiplies directly. Both must give the same masks, for SAM (no high-resolution maps) and SAM 2
+// (with them), also for image tokens far from zero mean, where the fold subtracts large terms.
+TEST(DecoderFolds, FoldedUpscalingEqualsTheDirectProduct) {
+    if (!samtest::golden_available()) GTEST_SKIP() << "no golden data";
+    struct Model {
+        std::string file, prefix;
+        sam::DecoderKind kind;
+    };
+    for (const Model& m : {Model{"checkpoints/mobile_sam_random.pt", "prompt_encoder.", sam::DecoderKind::Sam},
+                           Model{"checkpoints/sam2.1_hiera_tiny_random.pt", "sam_prompt_encoder.", sam::DecoderKind::Sam2}}) {
+        SCOPED_TRACE(m.file);
+        const sam::io::Checkpoint ckpt = sam::io::Checkpoint::open(golden(m.file));
+        const sam::PromptEncoder prompt = sam::PromptEncoder::load(ckpt, m.prefix);
+        const sam::MaskDecoder decoder = sam::MaskDecoder::load(ckpt, m.kind);
+        const sam::Tensor pos = prompt.dense_pe();
+        const sam::Tensor sparse = prompt.embed_points({300, 400, 700, 200}, {1, 0});
+        sam::Tensor s1 = sam::Tensor::empty({4 * 4096, 64}), s0 = sam::Tensor::empty({16 * 4096, 32});
+        uint32_t seed = 7;
+        auto noise = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f; };
+        for (int64_t i = 0; i < s1.numel(); ++i) s1.data[i] = noise();
+        for (int64_t i = 0; i < s0.numel(); ++i) s0.data[i] = noise();
+        const sam::HighResFeatures hr{s1.data, s0.data};
+        const sam::HighResFeatures* high_res = m.kind == sam::DecoderKind::Sam2 ? &hr : nullptr;
+        for (const float offset : {0.0f, 20.0f}) {
+            SCOPED_TRACE("offset " + std::to_string(offset));
+            sam::Tensor features = sam::Tensor::empty({256, 64, 64});
+            for (int64_t i = 0; i < features.numel(); ++i) features.data[i] = 2 * noise() + offset;
+            const sam::DecoderImageSide side = decoder.image_side(prompt.decoder_src(features, nullptr), pos.data);
+            const sam::DecoderOutput folded = decoder.run(side.src.data, pos.data, sparse, 0, 4, high_res, side.terms());
+            const sam::DecoderOutput direct = decoder.run(side.src.data, pos.data, sparse, 0, 4, high_res);
+            float scale = 0;
+            for (int64_t i = 0; i < direct.masks.numel(); ++i) scale = std::max(scale, std::fabs(direct.masks.data[i]));
+            ASSERT_EQ(folded.masks.shape, direct.masks.shape);
+            EXPECT_LT(samtest::diff(folded.masks.data, direct.masks.data, direct.masks.numel()).max_abs, 1e-5 * scale);
+            for (size_t k = 0; k < direct.iou.size(); ++k) EXPECT_NEAR(folded.iou[k], direct.iou[k], 1e-5);
+        }
+    }
+}

@@ -1,5 +1,6 @@
 #include "models/mask_decoder.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -31,9 +32,16 @@ constexpr float kNorm2dEps = 1e-6f;      // LayerNorm2d
 
 TokenLinear token_linear_weights(const Tensor& w, const Tensor& b) {
     TokenLinear t;
-    t.wt = Tensor::empty({w.dim(1), w.dim(0)});
-    ops::transpose(w.data, w.dim(0), w.dim(1), t.wt.data);
+    t.out = w.dim(0);
+    t.in = w.dim(1);
     t.b = b;
+    t.packed = Tensor::empty({t.in * t.out});
+    float* dst = t.packed.data;
+    for (int64_t o0 = 0; o0 < t.out; o0 += kTokenBlock) {
+        const int64_t width = std::min<int64_t>(kTokenBlock, t.out - o0);
+        for (int64_t i = 0; i < t.in; ++i)
+            for (int64_t j = 0; j < width; ++j) *dst++ = w.data[(o0 + j) * t.in + i];
+    }
     return t;
 }
 
@@ -52,6 +60,8 @@ DecoderAttention load_attention(const io::Checkpoint& ckpt, const std::string& p
     a.k = token_linear_weights(a.k_w, a.k_b);
     a.v = token_linear_weights(a.v_w, a.v_b);
     a.out = token_linear_weights(a.out_w, a.out_b);
+    a.out_wt = Tensor::empty({internal_dim, kDim});
+    ops::transpose(a.out_w.data, kDim, internal_dim, a.out_wt.data);
     return a;
 }
 
@@ -85,7 +95,7 @@ const MaskDecoderKernels& kernels() {
 // y[r] = W x[r] + b (+ residual[r]), optional ReLU, for a handful of token rows.
 void token_linear(const float* x, int64_t rows, const TokenLinear& l, float* y, bool relu = false,
                   const float* residual = nullptr) {
-    kernels().token_linear(x, rows, l.wt.data, l.b.data, l.wt.dim(1), l.wt.dim(0), y, relu, residual);
+    kernels().token_linear(x, rows, l.packed.data, l.b.data, l.out, l.in, y, relu, residual);
 }
 
 // Attention among the few prompt tokens (self attention): plain loops throughout.
@@ -118,7 +128,7 @@ void token_attention(const DecoderAttention& a, const float* q_in, const float* 
 // pages already mapped instead of faulting fresh ones in (measured 15-20% of the decoder's
 // time). The pool keeps as many as ever ran at once: one or two on a 2-core machine.
 struct Scratch {
-    std::vector<float> keys, kbuf, kpe, scores, up0, up1;
+    std::vector<float> keys, kbuf, kpe, scores, i2t_scores[2], stats, joined, up_y, up0;
 };
 
 class ScratchPool {
@@ -181,16 +191,17 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
 // folded into the few keys and values: scores = kpe (Wq_h^T k_ih) + bq_h . k_ih, and
 // out = sum_h P_h (v_h Wout_h^T) + bout. Image-side work: a [4096, 256] x [256, 8n] and a
 // [4096, 8n] x [8n, 256] product instead of two 4096x256x128 ones and the attention itself.
+// Leaves the probabilities P in s [4096, 8n] and the folded values in vo [8n, 256].
 void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k_in, const float* v_in, int64_t n,
-                     float* out, const float* residual, Scratch& sc) {
+                     float* out, const float* residual, float* s, std::vector<float>& vo) {
     const int64_t D = a.internal_dim, dh = D / kHeads, cols = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
-    std::vector<float> k(n * D), v(n * D), qa(cols * kDim), qb(cols), vo(cols * kDim);
+    std::vector<float> k(n * D), v(n * D), qa(cols * kDim), qb(cols);
+    vo.resize(cols * kDim);
     token_linear(k_in, n, a.k, k.data());
     token_linear(v_in, n, a.v, v.data());
-    kernels().fold_keys_values(k.data(), v.data(), n, D, kHeads, a.q_w.data, a.q_b.data, a.out.wt.data, qa.data(),
+    kernels().fold_keys_values(k.data(), v.data(), n, D, kHeads, a.q_w.data, a.q_b.data, a.out_wt.data, qa.data(),
                                qb.data(), vo.data());
-    float* s = sized(sc.scores, static_cast<size_t>(kEmbedTokens) * cols);
     ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, /*trans_b=*/true, qb.data());
     ops::softmax_rows(s, kEmbedTokens * kHeads, n, scale);
     ops::gemm(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
@@ -198,11 +209,43 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
 
 // One row through three linear layers with ReLU between them.
 std::vector<float> mlp3(const Mlp3& m, const float* x) {
-    std::vector<float> h0(kDim), h1(kDim), out(m.layer[2].wt.dim(1));
+    std::vector<float> h0(kDim), h1(kDim), out(m.layer[2].out);
     token_linear(x, 1, m.layer[0], h0.data(), true);
     token_linear(h0.data(), 1, m.layer[1], h1.data(), true);
     token_linear(h1.data(), 1, m.layer[2], out.data());
     return out;
+}
+
+// The constants of the folded first upscaling (see MaskDecoder::run); needs the two layers'
+// norm4 and image_to_token output bias, and up0.
+void fold_upscaling(MaskDecoder& d) {
+    const Tensor &g0 = d.layers[0].norm_w[3], &b0 = d.layers[0].norm_b[3];
+    const Tensor &g1 = d.layers[1].norm_w[3], &b1 = d.layers[1].norm_b[3];
+    const int64_t n = d.up0_w.dim(1);
+    d.up_w_mid = Tensor::empty({kDim, n});
+    d.up_w_src = Tensor::empty({kDim, n});
+    for (int64_t i = 0; i < kDim; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            d.up_w_mid.data[i * n + j] = g1.data[i] * d.up0_w.data[i * n + j];
+            d.up_w_src.data[i * n + j] = g0.data[i] * d.up_w_mid.data[i * n + j];
+        }
+    // Row vector times a [256, n] matrix, in double: these constants are made once.
+    auto times = [&](std::initializer_list<const float*> rows, const Tensor& m) {
+        Tensor out = Tensor::empty({n});
+        for (int64_t j = 0; j < n; ++j) {
+            double acc = 0;
+            for (const float* r : rows)
+                for (int64_t i = 0; i < kDim; ++i) acc += double(r ? r[i] : 1.0f) * m.data[i * n + j];
+            out.data[j] = static_cast<float>(acc);
+        }
+        return out;
+    };
+    d.up_c0 = times({nullptr}, d.up_w_src);
+    d.up_c1 = times({nullptr}, d.up_w_mid);
+    d.up_d0 = times({d.layers[0].image_to_token.out_b.data}, d.up_w_src);
+    d.up_e1 = times({b0.data, d.layers[1].image_to_token.out_b.data}, d.up_w_mid);
+    d.up_f = times({b1.data}, d.up0_w);
+    for (int64_t j = 0; j < n; ++j) d.up_f.data[j] += d.up0_b.data[j];
 }
 
 }  // namespace
@@ -249,19 +292,30 @@ MaskDecoder MaskDecoder::load(const io::Checkpoint& ckpt, DecoderKind kind) {
     d.up_norm_b = ckpt.get(p + "output_upscaling.1.bias", {kUp0});
     std::tie(d.up1_w, d.up1_b) = convt_as_matrix(ckpt.get(p + "output_upscaling.3.weight", {kUp0, kUp1, 2, 2}),
                                                  ckpt.get(p + "output_upscaling.3.bias", {kUp1}));
+    fold_upscaling(d);
     for (int i = 0; i < kMaskTokens; ++i)
         d.hyper[i] = load_mlp3(ckpt, p + "output_hypernetworks_mlps." + std::to_string(i) + ".", kUp1);
     d.iou_head = load_mlp3(ckpt, p + "iou_prediction_head.", kMaskTokens);
     return d;
 }
 
+DecoderImageSide MaskDecoder::image_side(Tensor src, const float* pos) const {
+    DecoderImageSide side;
+    side.src = std::move(src);
+    side.src_pe = Tensor::empty({kEmbedTokens, kDim});
+    ops::add(side.src.data, pos, side.src_pe.data, side.src.numel());
+    side.src_up = Tensor::empty({kEmbedTokens, up_w_src.dim(1)});
+    ops::gemm(side.src.data, up_w_src.data, side.src_up.data, kEmbedTokens, kDim, up_w_src.dim(1));
+    return side;
+}
+
 DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, bool multimask,
-                               const float* src_pe) const {
-    return run(src, pos, sparse, multimask ? 1 : 0, multimask ? kMaskTokens - 1 : 1, nullptr, src_pe);
+                               const DecoderImageTerms& image) const {
+    return run(src, pos, sparse, multimask ? 1 : 0, multimask ? kMaskTokens - 1 : 1, nullptr, image);
 }
 
 DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
-                               const HighResFeatures* high_res, const float* src_pe) const {
+                               const HighResFeatures* high_res, const DecoderImageTerms& image) const {
     if (first < 0 || count < 1 || first + count > kMaskTokens)
         throw std::invalid_argument("MaskDecoder: mask tokens " + std::to_string(first) + ".." +
                                     std::to_string(first + count - 1) + " do not exist (0..3)");
@@ -279,22 +333,27 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     // from then on they alternate between two scratch buffers.
     const float* keys = src;
     float* key_bufs[2] = {sized(sc.keys, img_n), sized(sc.kbuf, img_n)};
-    int next_keys = 0;
     float* kpe_buf = sized(sc.kpe, img_n);
-    const float* kpe = nullptr;
-    auto update_kpe = [&] {
-        if (keys == src && src_pe) {
-            kpe = src_pe;
-        } else {
-            ops::add(keys, pos, kpe_buf, img_n);
-            kpe = kpe_buf;
-        }
-    };
+    // keys + pos: the norm that writes new keys writes it too.
+    const float* kpe = image.src_pe;
+    if (!kpe) {
+        ops::add(src, pos, kpe_buf, img_n);
+        kpe = kpe_buf;
+    }
+    // Per image-to-token attention l: its probabilities, folded values and the mean and 1 / std
+    // of each row its norm saw (the folded upscaling below needs them).
+    const int64_t cols = kHeads * nt;
+    std::vector<float> vo[kDepth];
+    float* stats = sized(sc.stats, 4 * kEmbedTokens);
+    float* mean[kDepth] = {stats, stats + kEmbedTokens};
+    float* rstd[kDepth] = {stats + 2 * kEmbedTokens, stats + 3 * kEmbedTokens};
+    float* i2t_scores[kDepth];
 
     auto norm = [](float* x, int64_t rows, const Tensor& w, const Tensor& b) {
         ops::layer_norm(x, rows, kDim, w.data, b.data, kLayerNormEps, x);
     };
-    for (const TwoWayBlock& L : layers) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+        const TwoWayBlock& L = layers[l];
         {
             profile::Scope scope("decoder.self_attn");
             if (L.skip_first_layer_pe) {
@@ -309,7 +368,6 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         {
             profile::Scope scope("decoder.token_to_image");
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            update_kpe();
             tokens_to_image(L.token_to_image, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
             std::swap(queries, qbuf);
             norm(queries.data(), nt, L.norm_w[1], L.norm_b[1]);
@@ -323,52 +381,65 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
         }
         {
             profile::Scope scope("decoder.image_to_token");
-            // Keys are unchanged since kpe was computed.
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-            float* out = key_bufs[next_keys];
-            next_keys ^= 1;
-            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, out, keys, sc);
-            norm(out, kEmbedTokens, L.norm_w[3], L.norm_b[3]);
+            float* out = key_bufs[l % 2];
+            i2t_scores[l] = sized(sc.i2t_scores[l], static_cast<size_t>(kEmbedTokens) * cols);
+            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, out, keys, i2t_scores[l], vo[l]);
+            kernels().norm_image_tokens(out, L.norm_w[3].data, L.norm_b[3].data, pos, kpe_buf, mean[l], rstd[l]);
             keys = out;
+            kpe = kpe_buf;
         }
     }
     {
         profile::Scope scope("decoder.final_attn");
         ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
-        update_kpe();
         tokens_to_image(final_attn, qpe.data(), nt, kpe, keys, qbuf.data(), queries.data(), sc);
         std::swap(queries, qbuf);
         norm(queries.data(), nt, norm_final_w, norm_final_b);
     }
 
-    // output_upscaling: rows of up0 are (y, x, dy, dx) blocks of 64 channels, rows of up1 are
-    // (y, x, dy, dx) blocks of (ey, ex, 32 channels).
-    float* up1 = sized(sc.up1, static_cast<size_t>(kEmbedTokens) * 4 * 4 * kUp1);
+    // output_upscaling: rows of up0 are (y, x, dy, dx) blocks of 64 channels; the second
+    // upscaling happens in upscaled_masks, at the end.
+    float* up0 = sized(sc.up0, static_cast<size_t>(kEmbedTokens) * 4 * kUp0);
     {
         profile::Scope scope("decoder.upscaling");
-        float* up0 = sized(sc.up0, static_cast<size_t>(kEmbedTokens) * 4 * kUp0);
-        ops::MatmulArgs m0;
-        m0.a = keys;
-        m0.b = up0_w.data;
-        m0.c = up0;
-        m0.M = kEmbedTokens;
-        m0.K = kDim;
-        m0.N = 4 * kUp0;
-        m0.bias = up0_b.data;
-        if (high_res) m0.add = high_res->s1;  // before the LayerNorm
-        ops::matmul(m0);
-        ops::layer_norm_gelu(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
-        ops::MatmulArgs m1;
-        m1.a = up0;
-        m1.b = up1_w.data;
-        m1.c = up1;
-        m1.M = kEmbedTokens * 4;
-        m1.K = kUp0;
-        m1.N = 4 * kUp1;
-        m1.bias = up1_b.data;
-        m1.act = ops::Act::Gelu;
-        if (high_res) m1.add = high_res->s0, m1.add_before_act = true;
-        ops::matmul(m1);
+        if (image.src_up) {
+            // keys2 · up0_w without the 4096x256x256 product. Each norm4 is a per-row affine map,
+            // keys_l = rstd_l (x_l - mean_l) g_l + b_l, and x_0 = src + P_0 vo_0 + bout_0,
+            // x_1 = keys_1 + P_1 vo_1 + bout_1; so keys2 · up0_w =
+            //   rstd_1 rstd_0 (src up_w_src + P_0 vo_0 up_w_src + P_1 vo_1 up_w_mid / rstd_0) + row terms
+            // (UpscalingFold). src up_w_src is the caller's per image, and what is left per click
+            // is one [4096, 16n] x [16n, 256] product.
+            static_assert(kDepth == 2, "the folded upscaling goes back through exactly two norms");
+            float* a = sized(sc.joined, static_cast<size_t>(kEmbedTokens) * (2 * cols + 2));
+            float* std0 = a + kEmbedTokens;
+            float* joined = std0 + kEmbedTokens;
+            for (int64_t r = 0; r < kEmbedTokens; ++r) {
+                a[r] = rstd[0][r] * rstd[1][r];
+                std0[r] = 1.0f / rstd[0][r];
+            }
+            kernels().join_scores(i2t_scores[0], i2t_scores[1], cols, std0, joined);
+            std::vector<float> folded(static_cast<size_t>(2 * cols) * kDim);
+            ops::gemm(vo[0].data(), up_w_src.data, folded.data(), cols, kDim, 4 * kUp0);
+            ops::gemm(vo[1].data(), up_w_mid.data, folded.data() + cols * kDim, cols, kDim, 4 * kUp0);
+            float* y = sized(sc.up_y, img_n);
+            ops::gemm(joined, folded.data(), y, kEmbedTokens, 2 * cols, 4 * kUp0, false, nullptr, image.src_up);
+            const UpscalingFold fold{up_d0.data, up_c0.data, up_e1.data, up_c1.data, up_f.data};
+            kernels().upscaling_input(y, a, rstd[1], mean[0], mean[1], fold, high_res ? high_res->s1 : nullptr,
+                                      up_norm_w.data, up_norm_b.data, up0);
+        } else {
+            ops::MatmulArgs m0;
+            m0.a = keys;
+            m0.b = up0_w.data;
+            m0.c = up0;
+            m0.M = kEmbedTokens;
+            m0.K = kDim;
+            m0.N = 4 * kUp0;
+            m0.bias = up0_b.data;
+            if (high_res) m0.add = high_res->s1;  // before the LayerNorm
+            ops::matmul(m0);
+            ops::layer_norm_gelu(up0, kEmbedTokens * 4, kUp0, up_norm_w.data, up_norm_b.data, kNorm2dEps, up0);
+        }
     }
 
     profile::Scope scope("decoder.heads_masks");
@@ -385,7 +456,8 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
     out.iou.assign(iou.begin() + first, iou.begin() + first + count);
 
     out.masks = Tensor::empty({count, kLowres, kLowres});
-    kernels().hyper_masks(up1, hyper_in.data(), count, out.masks.data);
+    kernels().upscaled_masks(up0, up1_w.data, up1_b.data, high_res ? high_res->s0 : nullptr, hyper_in.data(), count,
+                             out.masks.data);
     return out;
 }
 

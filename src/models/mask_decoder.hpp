@@ -13,17 +13,19 @@
 
 namespace sam {
 
-// A linear layer applied to a few token rows, its weight stored transposed ([in, out]) so that
-// one pass over it serves every row.
+// A linear layer applied to a few token rows, its weight packed so that one sequential pass over
+// it serves every row (the layout MaskDecoderKernels::token_linear reads).
 struct TokenLinear {
-    Tensor wt, b;  // [in, out], [out]
+    Tensor packed, b;  // [in * out], [out]
+    int64_t in = 0, out = 0;
 };
 
 // q/k/v projections to an internal dim (256, or 128 for the downsampled cross attentions),
 // 8 heads, output projection back to 256. The cross attentions fold some projections into the
-// image side, which reads the weights as loaded ([out, in]); the token rows use the transposes.
+// image side, which reads the weights as loaded ([out, in]); the token rows use packed copies.
 struct DecoderAttention {
     Tensor q_w, q_b, k_w, k_b, v_w, v_b, out_w, out_b;
+    Tensor out_wt;  // out_w transposed, [internal_dim, 256]: image_to_token folds it into the values
     TokenLinear q, k, v, out;
     int64_t internal_dim = 0;
 };
@@ -54,6 +56,19 @@ enum class DecoderKind {
     Sam2,  // "sam_mask_decoder.", mlp.layers.0 / .1, obj_score_token, sigmoid IoU
 };
 
+// The image-only inputs of run() that stay the same for every click on an image without a mask
+// input, so a caller can keep them per image (each [4096, 256], or null: run() works them out).
+struct DecoderImageTerms {
+    const float* src_pe = nullptr;  // src + pos
+    const float* src_up = nullptr;  // src times the first upscaling folded back (MaskDecoder::run)
+};
+
+// An image's src and its DecoderImageTerms, owned: what a decoder keeps for the image clicked last.
+struct DecoderImageSide {
+    Tensor src, src_pe, src_up;
+    DecoderImageTerms terms() const { return {src_pe.data, src_up.data}; }
+};
+
 struct DecoderOutput {
     Tensor masks;            // [C, 256, 256] low-res logits
     std::vector<float> iou;  // C predicted IoUs
@@ -69,6 +84,10 @@ struct MaskDecoder {
     // output_upscaling as matrices: ConvTranspose2d k2 s2 maps a pixel to a 2x2 block, so
     // up0_w is [256, (dy, dx, 64)] and up1_w [64, (dy, dx, 32)], biases repeated per block position.
     Tensor up0_w, up0_b, up_norm_w, up_norm_b, up1_w, up1_b;
+    // The first upscaling folded back through the last two image-token LayerNorms (see run()):
+    // up_w_src = diag(g0 g1) up0_w, up_w_mid = diag(g1) up0_w, and the [256] constants of
+    // UpscalingFold (g0, g1: the two norm4 weights).
+    Tensor up_w_src, up_w_mid, up_d0, up_c0, up_e1, up_c1, up_f;
     Mlp3 hyper[4];
     Mlp3 iou_head;
 
@@ -77,13 +96,16 @@ struct MaskDecoder {
 
     // src: image embedding + dense prompt embedding [4096, 256]; pos: dense positional encoding
     // [4096, 256]; sparse: prompt tokens [n, 256]. multimask: the masks of tokens 1..3, else token 0.
-    // src_pe: src + pos when the caller has it (it is the same for every click on an image), or null.
+    // image: terms of src the caller keeps per image (DecoderImageTerms), or none.
     DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, bool multimask,
-                      const float* src_pe = nullptr) const;
+                      const DecoderImageTerms& image = {}) const;
     // The masks of mask tokens [first, first + count) (0..3), with the high-resolution features
     // added in the upscaling when given (SAM 2).
     DecoderOutput run(const float* src, const float* pos, const Tensor& sparse, int first, int count,
-                      const HighResFeatures* high_res, const float* src_pe = nullptr) const;
+                      const HighResFeatures* high_res, const DecoderImageTerms& image = {}) const;
+    // src's DecoderImageTerms (src_up: src · up_w_src [4096, 256], the image's own share of the
+    // first upscaling's input), src itself moved in.
+    DecoderImageSide image_side(Tensor src, const float* pos) const;
 };
 
 }  // namespace sam

@@ -9,9 +9,18 @@
 
 namespace sam {
 
+// Output columns per weight block of token_linear's packed weights.
+constexpr int kTokenBlock = 32;
+
+// Constants of the folded first upscaling (MaskDecoder::run): each [256], in up0's column order.
+struct UpscalingFold {
+    const float *d0, *c0, *e1, *c1, *f;
+};
+
 struct MaskDecoderKernels {
-    // y[r] = W x[r] + b (+ residual[r]), ReLU first when relu, for a few token rows; the weight is
-    // given transposed, wt = W^T [in, out].
+    // y[r] = W x[r] + b (+ residual[r]), ReLU first when relu, for a few token rows. W ([out, in])
+    // comes packed: for each block of kTokenBlock outputs its [in, kTokenBlock] columns of W^T,
+    // contiguous, then the last out % kTokenBlock outputs' [in, out % kTokenBlock].
     void (*token_linear)(const float* x, int64_t rows, const float* wt, const float* b, int64_t out, int64_t in,
                          float* y, bool relu, const float* residual);
     // Queries folded into the key projection: qk[h * n + i] = scale * sum_d q[i, h*dh + d] * wk[h*dh + d]
@@ -27,9 +36,23 @@ struct MaskDecoderKernels {
     // vo[h * n + i] = sum_d v[i, h*dh + d] * wout_t[h*dh + d] (wout_t [D, 256], out_proj transposed).
     void (*fold_keys_values)(const float* k, const float* v, int64_t n, int64_t D, int64_t heads, const float* wq,
                              const float* bq, const float* wout_t, float* qa, float* qb, float* vo);
-    // masks[c] = hyper[c] . up1 per low-res pixel: up1 holds 32 channels per pixel in the order
-    // (y, x, dy, dx, ey, ex) of the two 2x upscalings of the 64x64 grid; masks [count, 256, 256].
-    void (*hyper_masks)(const float* up1, const float* hyper, int64_t count, float* masks);
+    // LayerNorm over 256 channels of the 4096 image tokens, in place, eps 1e-5; also kpe = x + pos
+    // (kpe null: not wanted) and each row's mean and 1 / std (null: not wanted).
+    void (*norm_image_tokens)(float* x, const float* w, const float* b, const float* pos, float* kpe, float* mean,
+                              float* rstd);
+    // out[r] = [s0[r], b[r] * s1[r]] for the 4096 rows of two [4096, cols] score matrices.
+    void (*join_scores)(const float* s0, const float* s1, int64_t cols, const float* b, float* out);
+    // up0[r, g] = GELU(LayerNorm2d over 64 channels of
+    //   a[r] (y[r] + d0 - mu1[r] c0) + b[r] (e1 - mu2[r] c1) + f (+ hr[r]))
+    // for the 4096 rows r and their 4 positions g; up0 [16384, 64], eps 1e-6.
+    void (*upscaling_input)(const float* y, const float* a, const float* b, const float* mu1, const float* mu2,
+                            const UpscalingFold& fold, const float* hr, const float* ln_w, const float* ln_b,
+                            float* up0);
+    // The second upscaling and the mask products in one pass, without storing its output:
+    // up1 = GELU(up0 w1 + b1 (+ s0)) for each up0 row ((y, x, dy, dx) of the 64x64 grid; w1
+    // [64, (ey, ex, 32)]) and masks[c] = hyper[c] . up1 per low-res pixel; masks [count, 256, 256].
+    void (*upscaled_masks)(const float* up0, const float* w1, const float* b1, const float* s0, const float* hyper,
+                           int64_t count, float* masks);
 };
 
 SAM_ISA_DECLARE_TABLES(MaskDecoderKernels, mask_decoder_kernels)

@@ -128,4 +128,12 @@ Tensor PromptEncoder::embed_mask(const float* mask) const {
     return out;
 }
 
+Tensor PromptEncoder::decoder_src(const Tensor& features, const float* mask) const {
+    Tensor src = embed_mask(mask);
+    Tensor image = Tensor::empty({kEmbedTokens, kPromptDim});
+    ops::transpose(features.data, kPromptDim, kEmbedTokens, image.data);
+    ops::add(image.data, src.data, src.data, src.numel());
+    return src;
+}
+
 }  // namespace sam

@@ -40,6 +40,9 @@ struct PromptEncoder {
     // Dense embedding, token-major [4096, 256]: the downscaled mask [256 x 256 logits], or
     // no_mask_embed everywhere when mask is null.
     Tensor embed_mask(const float* mask) const;
+    // The decoder's image input: the image embedding features [256, 64, 64] token-major, plus
+    // embed_mask(mask): [4096, 256].
+    Tensor decoder_src(const Tensor& features, const float* mask) const;
 
 private:
     // Random Fourier features of n points normalised to [0, 1]: [sin(2 pi f), cos(2 pi f)].

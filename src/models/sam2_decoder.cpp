@@ -93,18 +93,24 @@ DecoderOutput Sam2Decoder::run_all(const ImageEmbedding& embedding, const Prompt
         for (int64_t i = 0; i < mask.numel(); ++i)
             clamped.data[i] = std::clamp(mask.data[i], -kMaskInputClamp, kMaskInputClamp);
     }
-    Tensor src = prompt_.embed_mask(clamped.defined() ? clamped.data : nullptr);
-    Tensor image = Tensor::empty({kEmbedTokens, kPromptDim});
-    ops::transpose(embedding.features.data, kPromptDim, kEmbedTokens, image.data);
-    ops::add(image.data, src.data, src.data, src.numel());
-
-    Tensor s1 = Tensor::empty({4 * kEmbedTokens, kS1}), s0 = Tensor::empty({16 * kEmbedTokens, kS0});
-    {
-        profile::Scope scope("decoder.high_res_order");
-        to_upscaling_order(embedding.high_res_1, embedding.high_res_0, s1.data, s0.data);
-    }
-    const HighResFeatures high_res{s1.data, s0.data};
+    const auto side = last_->get({&embedding.features, &embedding.high_res_0, &embedding.high_res_1},
+                                 [&] { return image_side(embedding); });
+    const HighResFeatures high_res{side->s1.data, side->s0.data};
+    if (!clamped.defined())
+        return decoder_.run(side->decoder.src.data, image_pe_.data, sparse, 0, kTokens, &high_res,
+                            side->decoder.terms());
+    const Tensor src = prompt_.decoder_src(embedding.features, clamped.data);
     return decoder_.run(src.data, image_pe_.data, sparse, 0, kTokens, &high_res);
+}
+
+Sam2Decoder::ImageSide Sam2Decoder::image_side(const ImageEmbedding& embedding) const {
+    ImageSide side;
+    side.decoder = decoder_.image_side(prompt_.decoder_src(embedding.features, nullptr), image_pe_.data);
+    side.s1 = Tensor::empty({4 * kEmbedTokens, kS1});
+    side.s0 = Tensor::empty({16 * kEmbedTokens, kS0});
+    profile::Scope scope("decoder.high_res_order");
+    to_upscaling_order(embedding.high_res_1, embedding.high_res_0, side.s1.data, side.s0.data);
+    return side;
 }
 
 Prediction Sam2Decoder::predict(const ImageEmbedding& embedding, const Prompt& prompt) const {

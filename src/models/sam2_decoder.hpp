@@ -5,7 +5,10 @@
 // unstable, then the best of 1..3).
 #pragma once
 
+#include <memory>
+
 #include "io/checkpoint.hpp"
+#include "models/last_image_cache.hpp"
 #include "models/mask_decoder.hpp"
 #include "models/prompt_encoder.hpp"
 #include "models/segmenter.hpp"
@@ -40,9 +43,19 @@ public:
     DecoderOutput run_all(const ImageEmbedding& embedding, const Prompt& prompt) const;
 
 private:
+    // What every click on an image needs from its embedding, kept for the image clicked last
+    // (24 MB): the no-mask decoder input and its DecoderImageTerms, and the high-resolution maps
+    // in the upscaling's order.
+    struct ImageSide {
+        DecoderImageSide decoder;
+        Tensor s1, s0;  // HighResFeatures
+    };
+    ImageSide image_side(const ImageEmbedding& embedding) const;
+
     PromptEncoder prompt_;
     MaskDecoder decoder_;
     Tensor image_pe_;  // [4096, 256] get_dense_pe, token-major
+    std::shared_ptr<LastImageCache<ImageSide>> last_ = std::make_shared<LastImageCache<ImageSide>>();
 };
 
 }  // namespace sam

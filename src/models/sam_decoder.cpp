@@ -27,27 +27,6 @@ SamDecoder SamDecoder::load(const io::Checkpoint& ckpt) {
     return d;
 }
 
-std::shared_ptr<const SamDecoder::ImageSide> SamDecoder::image_side(const ImageEmbedding& embedding) const {
-    const Tensor& f = embedding.features;
-    {
-        std::lock_guard<std::mutex> lock(last_->mutex);
-        const auto& side = last_->side;
-        if (side && side->features == f.data && !side->owner.expired() && side->owner.lock() == f.owner) return side;
-    }
-    auto side = std::make_shared<ImageSide>();
-    side->features = f.data;
-    side->owner = f.owner;
-    side->src = prompt_.embed_mask(nullptr);
-    Tensor image = Tensor::empty({kEmbedTokens, kPromptDim});
-    ops::transpose(f.data, kPromptDim, kEmbedTokens, image.data);
-    ops::add(image.data, side->src.data, side->src.data, side->src.numel());
-    side->src_pe = Tensor::empty({kEmbedTokens, kPromptDim});
-    ops::add(side->src.data, image_pe_.data, side->src_pe.data, side->src.numel());
-    std::lock_guard<std::mutex> lock(last_->mutex);
-    last_->side = side;
-    return side;
-}
-
 Prediction SamDecoder::predict(const ImageEmbedding& embedding, const Prompt& prompt) const {
     check_embedding(embedding);
     const DecoderPoints points = decoder_points(embedding, prompt, /*pad_always=*/false);
@@ -59,15 +38,13 @@ Prediction SamDecoder::predict(const ImageEmbedding& embedding, const Prompt& pr
                                     ", expected [1, 256, 256]");
     DecoderOutput d;
     if (mask.defined()) {
-        // src = image embedding (token-major) + dense prompt embedding.
-        Tensor src = prompt_.embed_mask(mask.data);
-        Tensor image = Tensor::empty({kEmbedTokens, kPromptDim});
-        ops::transpose(embedding.features.data, kPromptDim, kEmbedTokens, image.data);
-        ops::add(image.data, src.data, src.data, src.numel());
+        const Tensor src = prompt_.decoder_src(embedding.features, mask.data);
         d = decoder_.run(src.data, image_pe_.data, sparse, prompt.multimask);
     } else {
-        const std::shared_ptr<const ImageSide> side = image_side(embedding);
-        d = decoder_.run(side->src.data, image_pe_.data, sparse, prompt.multimask, side->src_pe.data);
+        const auto side = last_->get({&embedding.features}, [&] {
+            return decoder_.image_side(prompt_.decoder_src(embedding.features, nullptr), image_pe_.data);
+        });
+        d = decoder_.run(side->src.data, image_pe_.data, sparse, prompt.multimask, side->terms());
     }
     Prediction out;
     out.iou = std::move(d.iou);

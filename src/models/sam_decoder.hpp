@@ -3,9 +3,9 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 
 #include "io/checkpoint.hpp"
+#include "models/last_image_cache.hpp"
 #include "models/mask_decoder.hpp"
 #include "models/prompt_encoder.hpp"
 #include "models/segmenter.hpp"
@@ -26,22 +26,13 @@ public:
 
 private:
     // The decoder's image-side input for clicks without a mask input: the same for every click
-    // on an image, so it is kept for the image clicked last (8 MB).
-    struct ImageSide {
-        const float* features = nullptr;     // which embedding...
-        std::weak_ptr<const void> owner;     // ...and that it is still the same allocation
-        Tensor src, src_pe;                  // embedding + no-mask embedding, token-major; + image_pe_
-    };
-    struct LastImage {
-        std::mutex mutex;
-        std::shared_ptr<const ImageSide> side;
-    };
-    std::shared_ptr<const ImageSide> image_side(const ImageEmbedding& embedding) const;
+    // on an image, so it is kept for the image clicked last (12 MB).
+    using ImageSide = DecoderImageSide;
 
     PromptEncoder prompt_;
     MaskDecoder decoder_;
     Tensor image_pe_;  // [4096, 256] get_dense_pe, token-major
-    std::shared_ptr<LastImage> last_ = std::make_shared<LastImage>();
+    std::shared_ptr<LastImageCache<ImageSide>> last_ = std::make_shared<LastImageCache<ImageSide>>();
 };
 
 }  // namespace sam
