@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "labelstudio/brush_rle.hpp"
 #include "models/mask_postprocess.hpp"
@@ -245,3 +248,105 @@ TEST(MaskPostprocess, BadInputsThrow) {
 }
 
 }  // namespace
+
+// The post-processing skips output pixels whose low-res inputs are all negative. It must not
+// change a single pixel: compared with the plain computation (every pixel, the same float
+// operations in the same order) on logits that are negative but for a few islands, exact zeros,
+// a NaN, and a positive value in a corner, for the SAM and the SAM 2 (square_resize) resizes.
+template <typename Coord>
+std::vector<std::array<double, 2>> plain_lerps(int in, int out, int count, std::vector<int>& i0, std::vector<int>& i1) {
+    std::vector<std::array<double, 2>> w(count);
+    i0.resize(count);
+    i1.resize(count);
+    const Coord scale = static_cast<Coord>(in) / static_cast<Coord>(out);
+    for (int j = 0; j < count; ++j) {
+        if (in == out) {
+            i0[j] = i1[j] = j;
+            w[j] = {1, 0};
+            continue;
+        }
+        Coord src = scale * (static_cast<Coord>(j) + Coord(0.5)) - Coord(0.5);
+        if (src < 0) src = 0;
+        i0[j] = static_cast<int>(src);
+        i1[j] = i0[j] + (i0[j] < in - 1 ? 1 : 0);
+        const float w1 = static_cast<float>(std::clamp(src - static_cast<Coord>(i0[j]), Coord(0), Coord(1)));
+        w[j] = {1.0f - w1, w1};
+    }
+    return w;
+}
+
+// out(y, x) = A(y0, x) w0 + A(y1, x) w1 > 0 with A(r, x) = F(r, c0) v0 + F(r, c1) v1, F the
+// (first) resized image; for SAM, F(r, c) = H(a0, c) u0 + H(a1, c) u1 and H the horizontal pass.
+template <typename Coord>
+std::vector<uint8_t> plain_mask(const sam::Prediction& p, int index) {
+    const float* L = p.lowres.data + static_cast<size_t>(index) * 256 * 256;
+    const bool direct = p.square_resize;
+    const int fw = direct ? 256 : p.input_w, fh = direct ? 256 : p.input_h;  // F's size
+    std::vector<float> F(static_cast<size_t>(fw) * fh);
+    if (direct) {
+        std::copy(L, L + F.size(), F.begin());
+    } else {
+        std::vector<int> c0, c1, r0, r1;
+        const auto cw = plain_lerps<Coord>(256, 1024, fw, c0, c1);
+        const auto rw = plain_lerps<Coord>(256, 1024, fh, r0, r1);
+        for (int r = 0; r < fh; ++r)
+            for (int c = 0; c < fw; ++c) {
+                auto H = [&](int a) {
+                    return L[a * 256 + c0[c]] * static_cast<float>(cw[c][0]) + L[a * 256 + c1[c]] * static_cast<float>(cw[c][1]);
+                };
+                F[static_cast<size_t>(r) * fw + c] = H(r0[r]) * static_cast<float>(rw[r][0]) + H(r1[r]) * static_cast<float>(rw[r][1]);
+            }
+    }
+    std::vector<int> x0, x1, y0, y1;
+    const auto xw = plain_lerps<Coord>(fw, p.orig_w, p.orig_w, x0, x1);
+    const auto yw = plain_lerps<Coord>(fh, p.orig_h, p.orig_h, y0, y1);
+    std::vector<uint8_t> out(static_cast<size_t>(p.orig_w) * p.orig_h);
+    for (int y = 0; y < p.orig_h; ++y)
+        for (int x = 0; x < p.orig_w; ++x) {
+            auto A = [&](int r) {
+                const float* f = F.data() + static_cast<size_t>(r) * fw;
+                return f[x0[x]] * static_cast<float>(xw[x][0]) + f[x1[x]] * static_cast<float>(xw[x][1]);
+            };
+            out[static_cast<size_t>(y) * p.orig_w + x] =
+                (A(y0[y]) * static_cast<float>(yw[y][0]) + A(y1[y]) * static_cast<float>(yw[y][1])) > 0.0f;
+        }
+    return out;
+}
+
+TEST(MaskPostprocess, SkippingNegativeRegionsChangesNoPixel) {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    sam::Tensor lowres = sam::Tensor::empty({2, 256, 256});
+    for (int64_t i = 0; i < lowres.numel(); ++i) lowres.data[i] = -0.01f - u(rng);
+    float* m0 = lowres.data;
+    for (int island = 0; island < 3; ++island) {  // mask 0: three blobs
+        const int cy = 30 + 80 * island, cx = 200 - 70 * island;
+        for (int r = cy - 6; r <= cy + 6; ++r)
+            for (int c = cx - 9; c <= cx + 9; ++c) m0[r * 256 + c] = 4.0f - 0.05f * float((r - cy) * (r - cy) + (c - cx) * (c - cx));
+    }
+    m0[100 * 256 + 20] = 0.0f;
+    m0[101 * 256 + 21] = -0.0f;
+    m0[150 * 256 + 240] = std::nanf("");
+    float* m1 = lowres.data + 256 * 256;  // mask 1: one positive logit in the corner every crop keeps
+    m1[0] = 0.5f;
+    const int sizes[][2] = {{1920, 1080}, {333, 517}, {4000, 3000}, {200, 50}};
+    for (const bool square : {false, true})
+        for (const auto& s : sizes) {
+            sam::Prediction p;
+            p.lowres = lowres;
+            p.orig_w = s[0], p.orig_h = s[1];
+            const int long_side = std::max(p.orig_w, p.orig_h);
+            p.input_w = std::max(1, static_cast<int>(p.orig_w * 1024.0 / long_side + 0.5));
+            p.input_h = std::max(1, static_cast<int>(p.orig_h * 1024.0 / long_side + 0.5));
+            p.square_resize = square;
+            for (int m = 0; m < 2; ++m) {
+                const std::vector<uint8_t> want = square ? plain_mask<double>(p, m) : plain_mask<float>(p, m);
+                const std::vector<uint8_t> got = sam::binary_mask(p, m);
+                const std::string what = std::to_string(s[0]) + "x" + std::to_string(s[1]) + (square ? " square" : "") +
+                                         " mask " + std::to_string(m);
+                if (m == 0) EXPECT_GT(std::count(want.begin(), want.end(), uint8_t(1)), 0) << what;
+                EXPECT_TRUE(got == want) << what << ": " << std::count(got.begin(), got.end(), uint8_t(1)) << " set, want "
+                                         << std::count(want.begin(), want.end(), uint8_t(1));
+            }
+        }
+}

@@ -1,6 +1,9 @@
 #include "models/mask_postprocess.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
@@ -70,27 +73,76 @@ void threshold_full(const Prediction& p, int index, const MaskRowSink& sink) {
     }
 }
 
+// Where a mask row can be set at all. A bilinear resize mixes its inputs with weights >= 0, so an
+// output pixel whose inputs are all negative logits is negative in float arithmetic too: those
+// pixels are 0 without computing them. Masks usually cover a small part of the image, so most
+// of each row, and most rows, are skipped.
+class LiveColumns {
+public:
+    // dep_lo[x]..dep_hi[x]: the low-res columns output column x reads (nondecreasing in x).
+    LiveColumns(const float* L, int lh, int lw, std::vector<int> dep_lo, std::vector<int> dep_hi)
+        : first_(lh), last_(lh), dep_lo_(std::move(dep_lo)), dep_hi_(std::move(dep_hi)) {
+        for (int a = 0; a < lh; ++a) {
+            const float* row = L + static_cast<size_t>(a) * lw;
+            int f = 0, l = lw - 1;
+            while (f < lw && row[f] < 0.0f) ++f;  // a NaN counts as live
+            while (l >= f && row[l] < 0.0f) --l;
+            first_[a] = f;
+            last_[a] = l;
+        }
+    }
+    // The output columns [x0, x1) that may be set when the low-res rows a0..a1 are read.
+    std::pair<int, int> range(int a0, int a1) const {
+        int lo = INT32_MAX, hi = -1;
+        for (int a = a0; a <= a1; ++a)
+            if (first_[a] <= last_[a]) lo = std::min(lo, first_[a]), hi = std::max(hi, last_[a]);
+        if (hi < 0) return {0, 0};
+        const int x0 = static_cast<int>(std::lower_bound(dep_hi_.begin(), dep_hi_.end(), lo) - dep_hi_.begin());
+        const int x1 = static_cast<int>(std::upper_bound(dep_lo_.begin(), dep_lo_.end(), hi) - dep_lo_.begin());
+        return {x0, std::max(x0, x1)};
+    }
+
+private:
+    std::vector<int> first_, last_;  // live columns of each low-res row (first > last: none)
+    std::vector<int> dep_lo_, dep_hi_;
+};
+
 // The vertical step both paths end with: output row y = rows[y].w0 * A[i0] + rows[y].w1 * A[i1],
 // thresholded at 0, where A is an image already resized horizontally to out_w whose rows
-// `make_row(r, dst)` writes on demand. Output rows read A's rows in increasing order, so the two
-// most recent are kept.
-void vertical_threshold(const std::vector<Lerp>& rows, int out_w, const std::function<void(int, float*)>& make_row,
-                        const MaskRowSink& sink) {
-    std::vector<float> slot_data[2] = {std::vector<float>(out_w), std::vector<float>(out_w)};
-    int slot_row[2] = {-1, -1};
-    auto row_of = [&](int r) -> const float* {
-        for (int s = 0; s < 2; ++s)
-            if (slot_row[s] == r) return slot_data[s].data();
-        const int s = slot_row[0] < slot_row[1] ? 0 : 1;
-        make_row(r, slot_data[s].data());
-        slot_row[s] = r;
-        return slot_data[s].data();
+// `make_row(r, dst, x0, x1)` writes on demand for columns [x0, x1). low_rows(r) gives the low-res
+// rows A's row r reads. Output rows read A's rows in increasing order, so the two most recent are kept.
+void vertical_threshold(const std::vector<Lerp>& rows, int out_w, const LiveColumns& live,
+                        const std::function<std::pair<int, int>(int)>& low_rows,
+                        const std::function<void(int, float*, int, int)>& make_row, const MaskRowSink& sink) {
+    struct Slot {
+        std::vector<float> data;
+        int row = -1, x0 = 0, x1 = 0;
+    };
+    Slot slots[2] = {{std::vector<float>(out_w)}, {std::vector<float>(out_w)}};
+    auto row_of = [&](int r, int x0, int x1) -> const float* {
+        for (Slot& s : slots)
+            if (s.row == r) {
+                if (s.x0 > x0 || s.x1 < x1) {  // a wider part than was made: make the union
+                    x0 = std::min(x0, s.x0), x1 = std::max(x1, s.x1);
+                    make_row(r, s.data.data(), x0, x1);
+                    s.x0 = x0, s.x1 = x1;
+                }
+                return s.data.data();
+            }
+        Slot& s = slots[0].row < slots[1].row ? slots[0] : slots[1];
+        make_row(r, s.data.data(), x0, x1);
+        s.row = r, s.x0 = x0, s.x1 = x1;
+        return s.data.data();
     };
     std::vector<uint8_t> row(out_w);
     for (const Lerp& v : rows) {
-        const float* g0 = row_of(v.i0);
-        const float* g1 = row_of(v.i1);
-        for (int x = 0; x < out_w; ++x) row[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+        const auto [x0, x1] = live.range(low_rows(v.i0).first, low_rows(v.i1).second);
+        std::fill(row.begin(), row.end(), uint8_t(0));
+        if (x0 < x1) {
+            const float* g0 = row_of(v.i0, x0, x1);
+            const float* g1 = row_of(v.i1, x0, x1);
+            for (int x = x0; x < x1; ++x) row[x] = (g0[x] * v.w0 + g1[x] * v.w1) > 0.0f;
+        }
         sink(row.data());
     }
 }
@@ -100,10 +152,16 @@ void vertical_threshold(const std::vector<Lerp>& rows, int out_w, const std::fun
 // coordinate is 8e-6 off, and the logit there changes by 13 per pixel).
 void upscale_direct(const float* L, int lh, int lw, int out_w, int out_h, const MaskRowSink& sink) {
     const std::vector<Lerp> cols = lerps<double>(lw, out_w, out_w);
-    vertical_threshold(lerps<double>(lh, out_h, out_h), out_w, [&](int r, float* dst) {
-        const float* src = L + static_cast<size_t>(r) * lw;
-        for (int x = 0; x < out_w; ++x) dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
-    }, sink);
+    std::vector<int> dep_lo(out_w), dep_hi(out_w);
+    for (int x = 0; x < out_w; ++x) dep_lo[x] = cols[x].i0, dep_hi[x] = cols[x].i1;
+    const LiveColumns live(L, lh, lw, std::move(dep_lo), std::move(dep_hi));
+    vertical_threshold(lerps<double>(lh, out_h, out_h), out_w, live, [](int r) { return std::pair{r, r}; },
+                       [&](int r, float* dst, int x0, int x1) {
+                           const float* src = L + static_cast<size_t>(r) * lw;
+                           for (int x = x0; x < x1; ++x)
+                               dst[x] = src[cols[x].i0] * cols[x].w0 + src[cols[x].i1] * cols[x].w1;
+                       },
+                       sink);
 }
 
 }  // namespace
@@ -138,16 +196,22 @@ void for_each_mask_row(const Prediction& p, int index, const MaskRowSink& sink) 
         for (int c = 0; c < in_w; ++c) dst[c] = src[cols1[c].i0] * cols1[c].w0 + src[cols1[c].i1] * cols1[c].w1;
     }
 
-    // Rows of the 1024 frame, resized horizontally to the output width.
+    // Rows of the 1024 frame, resized horizontally to the output width, for columns [x0, x1).
+    std::vector<int> dep_lo(out_w), dep_hi(out_w);
+    for (int x = 0; x < out_w; ++x) dep_lo[x] = cols1[cols2[x].i0].i0, dep_hi[x] = cols1[cols2[x].i1].i1;
+    const LiveColumns live(L, lh, lw, std::move(dep_lo), std::move(dep_hi));
     std::vector<float> frame_row(in_w);
-    vertical_threshold(rows2, out_w, [&](int r, float* dst) {
-        const Lerp& v = rows1[r];
-        const float* h0 = horiz.data() + static_cast<size_t>(v.i0) * in_w;
-        const float* h1 = horiz.data() + static_cast<size_t>(v.i1) * in_w;
-        for (int c = 0; c < in_w; ++c) frame_row[c] = h0[c] * v.w0 + h1[c] * v.w1;
-        for (int x = 0; x < out_w; ++x)
-            dst[x] = frame_row[cols2[x].i0] * cols2[x].w0 + frame_row[cols2[x].i1] * cols2[x].w1;
-    }, sink);
+    vertical_threshold(rows2, out_w, live, [&](int r) { return std::pair{rows1[r].i0, rows1[r].i1}; },
+                       [&](int r, float* dst, int x0, int x1) {
+                           const Lerp& v = rows1[r];
+                           const float* h0 = horiz.data() + static_cast<size_t>(v.i0) * in_w;
+                           const float* h1 = horiz.data() + static_cast<size_t>(v.i1) * in_w;
+                           const int c0 = cols2[x0].i0, c1 = cols2[x1 - 1].i1 + 1;  // frame columns read
+                           for (int c = c0; c < c1; ++c) frame_row[c] = h0[c] * v.w0 + h1[c] * v.w1;
+                           for (int x = x0; x < x1; ++x)
+                               dst[x] = frame_row[cols2[x].i0] * cols2[x].w0 + frame_row[cols2[x].i1] * cols2[x].w1;
+                       },
+                       sink);
 }
 
 std::vector<uint8_t> binary_mask(const Prediction& p, int index, uint8_t inside) {
