@@ -191,9 +191,10 @@ void tokens_to_image(const DecoderAttention& a, const float* q_in, int64_t n, co
 // folded into the few keys and values: scores = kpe (Wq_h^T k_ih) + bq_h . k_ih, and
 // out = sum_h P_h (v_h Wout_h^T) + bout. Image-side work: a [4096, 256] x [256, 8n] and a
 // [4096, 8n] x [8n, 256] product instead of two 4096x256x128 ones and the attention itself.
-// Leaves the probabilities P in s [4096, 8n] and the folded values in vo [8n, 256].
+// Leaves the probabilities P in s [4096, 8n] and the folded values in vo [8n, 256]; the residual
+// is added by the norm that follows.
 void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k_in, const float* v_in, int64_t n,
-                     float* out, const float* residual, float* s, std::vector<float>& vo) {
+                     float* out, float* s, std::vector<float>& vo) {
     const int64_t D = a.internal_dim, dh = D / kHeads, cols = kHeads * n;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
     std::vector<float> k(n * D), v(n * D), qa(cols * kDim), qb(cols);
@@ -204,7 +205,7 @@ void image_to_tokens(const DecoderAttention& a, const float* kpe, const float* k
                                qb.data(), vo.data());
     ops::gemm(kpe, qa.data(), s, kEmbedTokens, kDim, cols, /*trans_b=*/true, qb.data());
     ops::softmax_rows(s, kEmbedTokens * kHeads, n, scale);
-    ops::gemm(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data, residual);
+    ops::gemm(s, vo.data(), out, kEmbedTokens, cols, kDim, false, a.out_b.data);
 }
 
 // One row through three linear layers with ReLU between them.
@@ -384,8 +385,8 @@ DecoderOutput MaskDecoder::run(const float* src, const float* pos, const Tensor&
             ops::add(queries.data(), tokens.data(), qpe.data(), tok_n);
             float* out = key_bufs[l % 2];
             i2t_scores[l] = sized(sc.i2t_scores[l], static_cast<size_t>(kEmbedTokens) * cols);
-            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, out, keys, i2t_scores[l], vo[l]);
-            kernels().norm_image_tokens(out, L.norm_w[3].data, L.norm_b[3].data, pos, kpe_buf, mean[l], rstd[l]);
+            image_to_tokens(L.image_to_token, kpe, qpe.data(), queries.data(), nt, out, i2t_scores[l], vo[l]);
+            kernels().norm_image_tokens(out, keys, L.norm_w[3].data, L.norm_b[3].data, pos, kpe_buf, mean[l], rstd[l]);
             keys = out;
             kpe = kpe_buf;
         }

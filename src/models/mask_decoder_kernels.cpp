@@ -155,32 +155,31 @@ void fold_keys_values(const float* k, const float* v, int64_t n, int64_t D, int6
 }
 
 // Two passes per row (mean, then the centred squares), as nn.LayerNorm computes it.
-void norm_image_tokens(float* x, const float* w, const float* b, const float* pos, float* kpe, float* mean,
-                       float* rstd) {
+void norm_image_tokens(float* x, const float* residual, const float* w, const float* b, const float* pos, float* kpe,
+                       float* mean, float* rstd) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < kTokens; ++r) {
         float* xr = x + r * kDim;
+        const float* res = residual + r * kDim;
         float sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < kDim; ++c) sum += xr[c];
+        for (int64_t c = 0; c < kDim; ++c) {
+            xr[c] += res[c];
+            sum += xr[c];
+        }
         const float mu = sum / kDim;
         float sq = 0;
 #pragma omp simd reduction(+ : sq)
         for (int64_t c = 0; c < kDim; ++c) sq += (xr[c] - mu) * (xr[c] - mu);
         const float inv = 1.0f / std::sqrt(sq / kDim + 1e-5f);
-        if (mean) mean[r] = mu;
-        if (rstd) rstd[r] = inv;
-        if (kpe) {
-            float* kr = kpe + r * kDim;
-            const float* pr = pos + r * kDim;
+        mean[r] = mu;
+        rstd[r] = inv;
+        float* kr = kpe + r * kDim;
+        const float* pr = pos + r * kDim;
 #pragma omp simd
-            for (int64_t c = 0; c < kDim; ++c) {
-                xr[c] = (xr[c] - mu) * inv * w[c] + b[c];
-                kr[c] = xr[c] + pr[c];
-            }
-        } else {
-#pragma omp simd
-            for (int64_t c = 0; c < kDim; ++c) xr[c] = (xr[c] - mu) * inv * w[c] + b[c];
+        for (int64_t c = 0; c < kDim; ++c) {
+            xr[c] = (xr[c] - mu) * inv * w[c] + b[c];
+            kr[c] = xr[c] + pr[c];
         }
     }
 }

@@ -36,10 +36,10 @@ struct MaskDecoderKernels {
     // vo[h * n + i] = sum_d v[i, h*dh + d] * wout_t[h*dh + d] (wout_t [D, 256], out_proj transposed).
     void (*fold_keys_values)(const float* k, const float* v, int64_t n, int64_t D, int64_t heads, const float* wq,
                              const float* bq, const float* wout_t, float* qa, float* qb, float* vo);
-    // LayerNorm over 256 channels of the 4096 image tokens, in place, eps 1e-5; also kpe = x + pos
-    // (kpe null: not wanted) and each row's mean and 1 / std (null: not wanted).
-    void (*norm_image_tokens)(float* x, const float* w, const float* b, const float* pos, float* kpe, float* mean,
-                              float* rstd);
+    // x += residual, then LayerNorm over 256 channels of the 4096 image tokens, in place, eps 1e-5;
+    // also kpe = x + pos and each row's mean and 1 / std (of x + residual).
+    void (*norm_image_tokens)(float* x, const float* residual, const float* w, const float* b, const float* pos,
+                              float* kpe, float* mean, float* rstd);
     // out[r] = [s0[r], b[r] * s1[r]] for the 4096 rows of two [4096, cols] score matrices.
     void (*join_scores)(const float* s0, const float* s1, int64_t cols, const float* b, float* out);
     // up0[r, g] = GELU(LayerNorm2d over 64 channels of
