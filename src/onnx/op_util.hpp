@@ -1,6 +1,8 @@
 // Helpers shared by the operator files: argument checks, axes, numpy-style broadcasting.
 #pragma once
 
+#include <algorithm>
+
 #include <array>
 #include <cstdint>
 #include <map>
@@ -106,6 +108,35 @@ struct Broadcast {
                 for (size_t k = 0; k < N; ++k) off[k] -= strides[k][d] * dims[d];
                 idx[d] = 0;
             }
+        }
+    }
+
+    // for_rows for element-wise work whose rows write disjoint outputs: a large output is cut
+    // into pieces (whole rows, or parts of one long row) that run on all threads.
+    template <class F>
+    void for_row_pieces(F row) const {
+        const int r = static_cast<int>(dims.size());
+        const int64_t n = dims[r - 1];
+        int64_t rows = 1;
+        for (int d = 0; d < r - 1; ++d) rows *= dims[d];
+        constexpr int64_t kPiece = int64_t(1) << 15;  // elements; smaller outputs stay on one thread
+        if (rows * n < 2 * kPiece) return for_rows(row);
+        std::array<int64_t, N> inner;
+        for (size_t k = 0; k < N; ++k) inner[k] = strides[k][r - 1];
+        const int64_t per_row = (n + kPiece - 1) / kPiece, len = (n + per_row - 1) / per_row;
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < rows * per_row; ++p) {
+            int64_t i = p / per_row;
+            const int64_t j0 = p % per_row * len, m = std::min(len, n - j0);
+            std::array<int64_t, N> off{};
+            const int64_t o = i * n + j0;
+            for (int d = r - 2; d >= 0; --d) {
+                const int64_t id = i % dims[d];
+                i /= dims[d];
+                for (size_t k = 0; k < N; ++k) off[k] += id * strides[k][d];
+            }
+            for (size_t k = 0; k < N; ++k) off[k] += j0 * inner[k];
+            if (m > 0) row(off, o, m, inner);
         }
     }
 };

@@ -61,7 +61,7 @@ static void binary_loop(const Node& node, const Value& a, const Value& b, Value&
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     R* py = y.data<R>();
-    bc.for_rows([&](const std::array<int64_t, 2>& off, int64_t o, int64_t n, const std::array<int64_t, 2>& st) {
+    bc.for_row_pieces([&](const std::array<int64_t, 2>& off, int64_t o, int64_t n, const std::array<int64_t, 2>& st) {
         const T* x = pa + off[0];
         const T* z = pb + off[1];
         R* out = py + o;
@@ -145,7 +145,7 @@ static void where_loop(const Node& node, const Value& c, const Value& x, const V
     const T* px = x.data<T>();
     const T* pz = z.data<T>();
     T* py = y.data<T>();
-    bc.for_rows([&](const std::array<int64_t, 3>& off, int64_t o, int64_t n, const std::array<int64_t, 3>& st) {
+    bc.for_row_pieces([&](const std::array<int64_t, 3>& off, int64_t o, int64_t n, const std::array<int64_t, 3>& st) {
         for (int64_t j = 0; j < n; ++j)
             py[o + j] = pc[off[0] + j * st[0]] ? px[off[1] + j * st[1]] : pz[off[2] + j * st[2]];
     });
@@ -180,7 +180,9 @@ static void unary_float(const Node& node, const std::vector<const Value*>& in, s
     Value y = Value::alloc(DType::Float, x.shape);
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    for (int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = f(px[i]);
+    const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
     out[0] = std::move(y);
 }
 

@@ -297,7 +297,7 @@ static void expand_loop(const Node& node, const Value& x, Value& y) {
     Broadcast<1> bc(node, y.shape, {&x.shape});
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    bc.for_rows([&](const std::array<int64_t, 1>& off, int64_t o, int64_t n, const std::array<int64_t, 1>& st) {
+    bc.for_row_pieces([&](const std::array<int64_t, 1>& off, int64_t o, int64_t n, const std::array<int64_t, 1>& st) {
         for (int64_t j = 0; j < n; ++j) py[o + j] = px[off[0] + j * st[0]];
     });
 }
@@ -409,16 +409,16 @@ static void transpose_any(const Value& x, const std::vector<int64_t>& perm, Valu
         std::vector<int64_t> xs(ro, inner), st(ro);
         for (int d = ro - 2; d >= 0; --d) xs[d] = xs[d + 1] * xo[d + 1];
         for (int d = 0; d < ro; ++d) st[d] = xs[po[d]];
-        std::vector<int64_t> idx(ro, 0);
-        int64_t off = 0, rows = shape_numel(yo);
+        const int64_t rows = shape_numel(yo);
+        // Each output row's source offset from its index, so that rows can go to all threads.
+#pragma omp parallel for schedule(static) if (rows * inner > 65536)
         for (int64_t row = 0; row < rows; ++row) {
-            std::memcpy(py + row * inner, px + off, static_cast<size_t>(inner) * sizeof(T));
-            for (int d = ro - 1; d >= 0; --d) {
-                off += st[d];
-                if (++idx[d] < yo[d]) break;
-                off -= st[d] * yo[d];
-                idx[d] = 0;
+            int64_t off = 0;
+            for (int64_t d = ro - 1, i = row; d >= 0; --d) {
+                off += i % yo[d] * st[d];
+                i /= yo[d];
             }
+            std::memcpy(py + row * inner, px + off, static_cast<size_t>(inner) * sizeof(T));
         }
     } else {
         transpose_loop(px, cx, cperm, cy, py);
