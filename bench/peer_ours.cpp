@@ -82,6 +82,7 @@ std::string json_string(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sambench::setup(argv);  // the server's OpenMP and allocator settings (without them the ONNX decoder's 4 MB intermediates fault in on every click)
     std::string golden = std::string(SAM_SOURCE_DIR) + "/../shared/golden";
     std::string checkpoint, vit_checkpoint, vit_reference, write_input;
     for (int i = 1; i < argc; ++i) {

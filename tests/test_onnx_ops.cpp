@@ -746,51 +746,43 @@ TEST(OnnxOps, WholeValueSplitConcatExpandShareTheBuffer) {
 
 }  // namespace
 
-// SAM's token-to-image attention as its export writes it: keys and values projected from T
-// tokens (MatMul + bias Add, Reshape to heads, Transpose), scores divided by a constant, softmax,
-// product with the values. fold_attention_projections moves the projections onto the queries:
-// one node instead of nine, the same result for any number of queries.
-TEST(OnnxGraph, AttentionProjectionsMoveOntoTheQueries) {
-    const int64_t T = 256, E = 32, H = 4, d = 8;
+// An attention graph as SAM's export writes it, built node by node, with random constants.
+struct AttentionModel {
     ::onnx::ModelProto m;
-    m.set_ir_version(8);
-    m.add_opset_import()->set_version(17);
-    auto* g = m.mutable_graph();
+    ::onnx::GraphProto* g = m.mutable_graph();
     uint32_t seed = 12345;
-    auto rnd = [&] { return (seed = seed * 1664525u + 1013904223u) / 4294967296.0f - 0.5f; };
-    auto init = [&](const char* name, std::vector<int64_t> dims, bool ints = false, std::vector<int64_t> values = {}) {
+
+    AttentionModel() {
+        m.set_ir_version(8);
+        m.add_opset_import()->set_version(17);
+    }
+    float rnd() { return (seed = seed * 1664525u + 1013904223u) / 4294967296.0f - 0.5f; }
+    void init(const char* name, std::vector<int64_t> dims, std::vector<int64_t> ints = {}) {
         auto* t = g->add_initializer();
         t->set_name(name);
-        t->set_data_type(ints ? 7 : 1);
+        t->set_data_type(ints.empty() ? 1 : 7);
         int64_t n = 1;
         for (int64_t dim : dims) {
             t->add_dims(dim);
             n *= dim;
         }
-        for (int64_t i = 0; i < n; ++i) ints ? t->add_int64_data(values[i]) : t->add_float_data(rnd());
-    };
-    init("wk", {E, H * d});
-    init("bk", {H * d});
-    init("wv", {E, H * d});
-    init("bv", {H * d});
-    init("heads_shape", {4}, true, {1, T, H, d});
-    {
-        auto* t = g->add_initializer();
-        t->set_name("divisor");
-        t->set_data_type(1);
-        t->add_float_data(2.0f);
+        for (int64_t i = 0; i < n; ++i) ints.empty() ? t->add_float_data(rnd()) : t->add_int64_data(ints[i]);
     }
-    auto input = [&](const char* name, std::vector<int64_t> dims) {
+    void scalar(const char* name, float v) {
+        auto* t = g->add_initializer();
+        t->set_name(name);
+        t->set_data_type(1);
+        t->add_float_data(v);
+    }
+    // dims < 0: a symbolic dimension ("n").
+    void input(const char* name, std::vector<int64_t> dims) {
         auto* in = g->add_input();
         in->set_name(name);
         auto* tt = in->mutable_type()->mutable_tensor_type();
         tt->set_elem_type(1);
         for (int64_t dim : dims) dim < 0 ? tt->mutable_shape()->add_dim()->set_dim_param("n") : tt->mutable_shape()->add_dim()->set_dim_value(dim);
-    };
-    input("q", {1, H, -1, d});
-    input("keys", {1, T, E});
-    input("values", {1, T, E});
-    auto add = [&](const char* op, std::vector<const char*> ins, const char* out, std::vector<int64_t> perm = {}) {
+    }
+    void add(const char* op, std::vector<const char*> ins, const char* out, std::vector<int64_t> perm = {}) {
         auto* n = g->add_node();
         n->set_op_type(op);
         n->set_name(out);
@@ -802,46 +794,118 @@ TEST(OnnxGraph, AttentionProjectionsMoveOntoTheQueries) {
             a->set_type(::onnx::AttributeProto::INTS);
             for (int64_t p : perm) a->add_ints(p);
         }
-    };
-    add("MatMul", {"keys", "wk"}, "k0");
-    add("Add", {"bk", "k0"}, "k1");
-    add("Reshape", {"k1", "heads_shape"}, "k2");
-    add("Transpose", {"k2"}, "kt", {0, 2, 3, 1});
-    add("MatMul", {"values", "wv"}, "v0");
-    add("Add", {"bv", "v0"}, "v1");
-    add("Reshape", {"v1", "heads_shape"}, "v2");
-    add("Transpose", {"v2"}, "vh", {0, 2, 1, 3});
-    add("MatMul", {"q", "kt"}, "s0");
-    add("Div", {"s0", "divisor"}, "s1");
-    add("Softmax", {"s1"}, "p");
-    add("MatMul", {"p", "vh"}, "y");
-    g->add_output()->set_name("y");
-    g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    void output(const char* name) {
+        auto* o = g->add_output();
+        o->set_name(name);
+        o->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    Value values(Shape s) {
+        Value v = Value::alloc(DType::Float, s);
+        for (int64_t i = 0; i < v.numel(); ++i) v.data<float>()[i] = 4.0f * rnd();
+        return v;
+    }
+};
 
-    const Graph plain = Graph::parse(m.SerializeAsString(), "attention");
+// The folded graph's output against the plain one's, relative to the output's size.
+void expect_close(const Graph& plain, const Graph& folded, const std::map<std::string, Value>& feeds, const std::string& what) {
+    const Value want = plain.run(feeds)[0];
+    const Value got = folded.run(feeds)[0];
+    ASSERT_EQ(got.shape, want.shape) << what;
+    float worst = 0, scale = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+        worst = std::max(worst, std::fabs(got.data<float>()[i] - want.data<float>()[i]));
+        scale = std::max(scale, std::fabs(want.data<float>()[i]));
+    }
+    EXPECT_GT(scale, 0.1f) << what;
+    EXPECT_LT(worst, 1e-5f * 8 * scale) << what;
+}
+
+// SAM's token-to-image attention as its export writes it: keys and values projected from T
+// tokens (MatMul + bias Add, Reshape to heads, Transpose), scores divided by a constant, softmax,
+// product with the values. fold_attention_projections moves the projections onto the queries:
+// one node instead of nine, the same result for any number of queries.
+TEST(OnnxGraph, AttentionProjectionsMoveOntoTheQueries) {
+    const int64_t T = 256, E = 32, H = 4, d = 8;
+    AttentionModel a;
+    a.init("wk", {E, H * d});
+    a.init("bk", {H * d});
+    a.init("wv", {E, H * d});
+    a.init("bv", {H * d});
+    a.init("heads_shape", {4}, {1, T, H, d});
+    a.scalar("divisor", 2.0f);
+    a.input("q", {1, H, -1, d});
+    a.input("keys", {1, T, E});
+    a.input("values", {1, T, E});
+    a.add("MatMul", {"keys", "wk"}, "k0");
+    a.add("Add", {"bk", "k0"}, "k1");
+    a.add("Reshape", {"k1", "heads_shape"}, "k2");
+    a.add("Transpose", {"k2"}, "kt", {0, 2, 3, 1});
+    a.add("MatMul", {"values", "wv"}, "v0");
+    a.add("Add", {"bv", "v0"}, "v1");
+    a.add("Reshape", {"v1", "heads_shape"}, "v2");
+    a.add("Transpose", {"v2"}, "vh", {0, 2, 1, 3});
+    a.add("MatMul", {"q", "kt"}, "s0");
+    a.add("Div", {"s0", "divisor"}, "s1");
+    a.add("Softmax", {"s1"}, "p");
+    a.add("MatMul", {"p", "vh"}, "y");
+    a.output("y");
+
+    const Graph plain = Graph::parse(a.m.SerializeAsString(), "attention");
     Graph folded = plain;
     folded.fold_attention_projections();
     EXPECT_EQ(folded.runtime_nodes(), 1u);
     EXPECT_GT(plain.runtime_nodes(), 5u);
-    auto values = [&](Shape s) {
-        Value v = Value::alloc(DType::Float, s);
-        for (int64_t i = 0; i < v.numel(); ++i) v.data<float>()[i] = 4.0f * rnd();
-        return v;
-    };
-    const Value keys = values({1, T, E}), vals = values({1, T, E});
-    for (int64_t n : {1, 7}) {
-        const Value q = values({1, H, n, d});
-        const Value want = plain.run({{"q", q}, {"keys", keys}, {"values", vals}})[0];
-        const Value got = folded.run({{"q", q}, {"keys", keys}, {"values", vals}})[0];
-        ASSERT_EQ(got.shape, want.shape);
-        float worst = 0, scale = 0;
-        for (int64_t i = 0; i < want.numel(); ++i) {
-            worst = std::max(worst, std::fabs(got.data<float>()[i] - want.data<float>()[i]));
-            scale = std::max(scale, std::fabs(want.data<float>()[i]));
-        }
-        EXPECT_GT(scale, 0.1f);
-        EXPECT_LT(worst, 1e-5f * 8 * scale) << n << " queries";
-    }
+    const Value keys = a.values({1, T, E}), vals = a.values({1, T, E});
+    for (int64_t n : {1, 7})
+        expect_close(plain, folded, {{"q", a.values({1, H, n, d})}, {"keys", keys}, {"values", vals}},
+                     std::to_string(n) + " queries");
+}
+
+// SAM's image-to-token attention: T image tokens (queries, projected with a constant weight and
+// bias) attend to n prompt tokens' keys and values, then the heads merge (Transpose, Reshape)
+// into the output projection with its bias and the residual. fold_attention_projections moves
+// both big projections onto the n keys and values: two nodes instead of the two products and
+// the reshuffles, the same result for any n.
+TEST(OnnxGraph, ImageToTokenProjectionsMoveOntoTheKeys) {
+    const int64_t T = 256, E = 32, H = 4, d = 8;
+    AttentionModel a;
+    a.init("wq", {E, H * d});
+    a.init("bq", {H * d});
+    a.init("wo", {H * d, E});
+    a.init("bo", {E});
+    a.init("heads_shape", {4}, {1, T, H, d});
+    a.init("merged_shape", {3}, {1, T, H * d});
+    a.scalar("divisor", 2.0f);
+    a.input("x", {1, T, E});
+    a.input("k", {1, H, -1, d});
+    a.input("v", {1, H, -1, d});
+    a.input("residual", {1, T, E});
+    a.add("MatMul", {"x", "wq"}, "q0");
+    a.add("Add", {"q0", "bq"}, "q1");
+    a.add("Reshape", {"q1", "heads_shape"}, "q2");
+    a.add("Transpose", {"q2"}, "qh", {0, 2, 1, 3});
+    a.add("Transpose", {"k"}, "kt", {0, 1, 3, 2});
+    a.add("MatMul", {"qh", "kt"}, "s0");
+    a.add("Div", {"s0", "divisor"}, "s1");
+    a.add("Softmax", {"s1"}, "p");
+    a.add("MatMul", {"p", "v"}, "o0");
+    a.add("Transpose", {"o0"}, "o1", {0, 2, 1, 3});
+    a.add("Reshape", {"o1", "merged_shape"}, "o2");
+    a.add("MatMul", {"o2", "wo"}, "y0");
+    a.add("Add", {"y0", "bo"}, "y1");
+    a.add("Add", {"y1", "residual"}, "y");
+    a.output("y");
+
+    const Graph plain = Graph::parse(a.m.SerializeAsString(), "image to token");
+    Graph folded = plain;
+    folded.fold_attention_projections();
+    EXPECT_EQ(folded.runtime_nodes(), 4u);  // ProjectedScores, Div, Softmax, HeadsOutProjection
+    EXPECT_GT(plain.runtime_nodes(), 7u);
+    const Value x = a.values({1, T, E}), residual = a.values({1, T, E});
+    for (int64_t n : {1, 7})
+        expect_close(plain, folded, {{"x", x}, {"k", a.values({1, H, n, d})}, {"v", a.values({1, H, n, d})}, {"residual", residual}},
+                     std::to_string(n) + " keys");
 }
 
 // A float read as a size or an index (a hostile file's Expand shape): truncated when it fits an

@@ -388,7 +388,98 @@ void Graph::fold_attention_projections() {
         out = std::move(fused);
     }
     drop_removed(nodes_, removed);
+    fold_image_to_token_attention();
     finish_folding();
+}
+
+// SAM's image-to-token layers: 4096 image tokens attend to a few prompt tokens. Their queries'
+// projection (FusedMatMul with constant weight and bias, Reshape to heads, Transpose) feeds
+// scores = FusedMatMul(q, k, trans_b), and the heads' output goes Transpose -> Reshape ->
+// output projection. Both big products are moved onto the few keys and values:
+// ProjectedScores (q = x Wq + bq: scores_h = x (Wq_h k_h^T) + bq_h k_h^T) and
+// HeadsOutProjection (sum_h P_h (v_h Wo_h) instead of (P v) Wo), as the native decoder folds them.
+void Graph::fold_image_to_token_attention() {
+    std::vector<int> producer(num_slots_, -1);
+    for (size_t i = 0; i < nodes_.size(); ++i)
+        for (int s : nodes_[i].outputs)
+            if (s >= 0) producer[s] = static_cast<int>(i);
+    Readers r(nodes_, num_slots_, outputs_);
+    auto from = [&](int slot, const char* op) {
+        int n = slot >= 0 ? producer[slot] : -1;
+        return n >= 0 && nodes_[n].op == op && nodes_[n].outputs.size() == 1 ? n : -1;
+    };
+    auto add_const = [&](Value v) {
+        constants_.push_back(std::move(v));
+        is_const_.push_back(1);
+        return static_cast<int>(num_slots_++);
+    };
+    auto const_float = [&](int slot, int rank) {
+        return slot >= 0 && is_const_[slot] && constants_[slot].dtype == DType::Float && constants_[slot].rank() == rank;
+    };
+    // A constant [4] or [3] shape whose token count (dim 1) is in the thousands.
+    auto many_tokens = [&](int reshape, size_t dims) -> std::vector<int64_t> {
+        const int shape = nodes_[reshape].inputs.size() == 2 ? nodes_[reshape].inputs[1] : -1;
+        if (shape < 0 || !is_const_[shape] || constants_[shape].numel() != static_cast<int64_t>(dims)) return {};
+        std::vector<int64_t> v = constants_[shape].to_i64();
+        return v[1] >= 256 ? v : std::vector<int64_t>{};
+    };
+    std::vector<char> removed(nodes_.size(), 0);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        Node& sc = nodes_[i];
+        if (sc.op != "FusedMatMul" || sc.attr_i("trans_b", 0) != 1 || sc.inputs[2] >= 0 || sc.inputs[3] >= 0) continue;
+        const int tr = from(sc.inputs[0], "Transpose");
+        if (tr < 0 || nodes_[tr].attr_ints("perm") != std::vector<int64_t>{0, 2, 1, 3} ||
+            r.only_reader(nodes_, tr, "FusedMatMul") != static_cast<int>(i))
+            continue;
+        const int rs = from(nodes_[tr].inputs[0], "Reshape");
+        if (rs < 0 || r.only_reader(nodes_, rs, "Transpose") != tr || many_tokens(rs, 4).empty()) continue;
+        const int pr = from(nodes_[rs].inputs[0], "FusedMatMul");
+        if (pr < 0 || r.only_reader(nodes_, pr, "Reshape") != rs) continue;
+        const Node& p = nodes_[pr];
+        const int64_t heads = many_tokens(rs, 4)[2], d = many_tokens(rs, 4)[3];
+        if (p.attr_i("trans_b", 0) != 0 || p.inputs[3] >= 0 || !const_float(p.inputs[1], 2) || !const_float(p.inputs[2], 1) ||
+            heads <= 0 || d <= 0 || constants_[p.inputs[1]].dim(1) != heads * d || constants_[p.inputs[2]].numel() != heads * d)
+            continue;
+        // Wq^T by head: [H * d, E], row h * d + j = column h * d + j of Wq [E, H * d].
+        const Value& wq = constants_[p.inputs[1]];
+        const int64_t E = wq.dim(0);
+        Value wqt = Value::alloc(DType::Float, {heads * d, E});
+        for (int64_t e = 0; e < E; ++e)
+            for (int64_t j = 0; j < heads * d; ++j) wqt.data<float>()[j * E + e] = wq.data<float>()[e * heads * d + j];
+        Node fused;
+        fused.op = "ProjectedScores";
+        fused.name = sc.name;
+        fused.fn = op_projected_scores;
+        fused.inputs = {p.inputs[0], add_const(std::move(wqt)), p.inputs[2], sc.inputs[1]};
+        fused.outputs = sc.outputs;
+        removed[tr] = removed[rs] = removed[pr] = 1;
+        sc = std::move(fused);
+    }
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        Node& op = nodes_[i];
+        if (op.op != "FusedMatMul" || op.attr_i("trans_b", 0) != 0 || !const_float(op.inputs[1], 2) ||
+            (op.inputs[2] >= 0 && !const_float(op.inputs[2], 1)))
+            continue;
+        const int rs = from(op.inputs[0], "Reshape");
+        if (rs < 0 || r.only_reader(nodes_, rs, "FusedMatMul") != static_cast<int>(i)) continue;
+        const std::vector<int64_t> merged = many_tokens(rs, 3);
+        if (merged.empty() || merged[2] != constants_[op.inputs[1]].dim(0)) continue;
+        const int tr = from(nodes_[rs].inputs[0], "Transpose");
+        if (tr < 0 || nodes_[tr].attr_ints("perm") != std::vector<int64_t>{0, 2, 1, 3} ||
+            r.only_reader(nodes_, tr, "Reshape") != rs)
+            continue;
+        const int mm = from(nodes_[tr].inputs[0], "MatMul");
+        if (mm < 0 || nodes_[mm].inputs.size() != 2 || r.only_reader(nodes_, mm, "Transpose") != tr) continue;
+        Node fused;
+        fused.op = "HeadsOutProjection";
+        fused.name = op.name;
+        fused.fn = op_heads_out_projection;
+        fused.inputs = {nodes_[mm].inputs[0], nodes_[mm].inputs[1], op.inputs[1], op.inputs[2], op.inputs[3]};
+        fused.outputs = op.outputs;
+        removed[mm] = removed[tr] = removed[rs] = 1;
+        op = std::move(fused);
+    }
+    drop_removed(nodes_, removed);
 }
 
 Graph Graph::load(const std::string& path) {

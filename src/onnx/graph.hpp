@@ -81,9 +81,12 @@ public:
     // of projecting 4096 image tokens per click. Not done at load: where the keys' tokens become
     // constants (a graph specialised to an image) their projections fold away entirely, so call
     // this after specializing.
+    // (Also the image-to-token layers, where 4096 queries attend to a few tokens: their query
+    // and output projections move onto the few keys and values.)
     void fold_attention_projections();
 
 private:
+    void fold_image_to_token_attention();
     std::string what_;
     std::vector<Node> nodes_;        // in execution order, constants folded away
     std::vector<Value> constants_;   // per slot: folded constant (when is_const_)

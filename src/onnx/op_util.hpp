@@ -30,6 +30,13 @@ void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& i
 // q [B, H, Nq, d], kin [B, T, E], WkT [H*d, E], vin [B, T, E], Wv per head [H, E, d], bv [H*d],
 // divisor (scalar); output [B, H, Nq, d].
 void op_projected_attention(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+// ProjectedScores: (x Wq + bq) per head times k_h^T, computed as x (Wq_h k_h^T) + bq_h k_h^T.
+// Inputs x [B, T, E], WqT [H*d, E] (Wq transposed), bq [H*d], k [B, H, n, d]; output [B, H, T, n].
+void op_projected_scores(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
+// HeadsOutProjection: the heads' P_h v_h merged ([B, T, H*d]) times Wo (+ bias) (+ addend),
+// computed as sum_h P_h (v_h Wo_h). Inputs P [B, H, T, n], v [B, H, n, d], Wo [H*d, E], bias [E]
+// (optional), addend [B, T, E] (optional); output [B, T, E].
+void op_heads_out_projection(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out);
 
 // Input k, which must be present.
 const Value& arg(const Node& node, const std::vector<const Value*>& in, size_t k);

@@ -375,6 +375,75 @@ void op_projected_attention(const Node& node, const std::vector<const Value*>& i
     out[0] = std::move(y);
 }
 
+void op_projected_scores(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    const Value& x = arg(node, in, 0);
+    const Value& wqt = arg(node, in, 1);
+    const Value& bq = arg(node, in, 2);
+    const Value& k = arg(node, in, 3);
+    for (const Value* v : {&x, &wqt, &bq, &k}) expect_float(node, *v, "input");
+    if (x.rank() != 3 || k.rank() != 4 || wqt.rank() != 2 || k.dim(0) != x.dim(0) || wqt.dim(1) != x.dim(2) ||
+        wqt.dim(0) != k.dim(1) * k.dim(3) || bq.numel() != wqt.dim(0))
+        throw OnnxError(node.where() + ": tokens " + x.desc() + " do not fit keys " + k.desc() + " and weights " + wqt.desc());
+    const int64_t B = x.dim(0), T = x.dim(1), E = x.dim(2), H = k.dim(1), n = k.dim(2), d = k.dim(3);
+    Value y = Value::alloc(DType::Float, {B, H, T, n});
+    Value qa = Value::alloc(DType::Float, {H * n, E}), qb = Value::alloc(DType::Float, {H * n}),
+          s = Value::alloc(DType::Float, {T, H * n});
+    float *pa = qa.data<float>(), *pb = qb.data<float>(), *ps = s.data<float>(), *py = y.data<float>();
+    for (int64_t b = 0; b < B; ++b) {
+        const float* kb = k.data<float>() + b * H * n * d;
+        for (int64_t h = 0; h < H; ++h) {
+            // qa[(h, i)] = Wq_h k_hi (E values), qb[(h, i)] = bq_h . k_hi
+            ops::gemm(kb + h * n * d, wqt.data<float>() + h * d * E, pa + h * n * E, n, d, E);
+            for (int64_t i = 0; i < n; ++i) {
+                float dot = 0;
+                for (int64_t j = 0; j < d; ++j) dot += bq.data<float>()[h * d + j] * kb[(h * n + i) * d + j];
+                pb[h * n + i] = dot;
+            }
+        }
+        ops::gemm(x.data<float>() + b * T * E, pa, ps, T, E, H * n, /*trans_b=*/true, pb);
+        float* yb = py + b * H * T * n;
+#pragma omp parallel for schedule(static) if (T * H * n > 65536)
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t h = 0; h < H; ++h)
+                for (int64_t i = 0; i < n; ++i) yb[(h * T + t) * n + i] = ps[t * H * n + h * n + i];
+    }
+    out[0] = std::move(y);
+}
+
+void op_heads_out_projection(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
+    const Value& p = arg(node, in, 0);
+    const Value& v = arg(node, in, 1);
+    const Value& wo = arg(node, in, 2);
+    const Value* bias = opt(in, 3);
+    const Value* addend = opt(in, 4);
+    for (const Value* x : {&p, &v, &wo}) expect_float(node, *x, "input");
+    if (p.rank() != 4 || v.rank() != 4 || wo.rank() != 2 || v.dim(0) != p.dim(0) || v.dim(1) != p.dim(1) ||
+        v.dim(2) != p.dim(3) || wo.dim(0) != v.dim(1) * v.dim(3))
+        throw OnnxError(node.where() + ": probabilities " + p.desc() + " do not fit values " + v.desc() + " and weights " +
+                        wo.desc());
+    const int64_t B = p.dim(0), H = p.dim(1), T = p.dim(2), n = p.dim(3), d = v.dim(3), E = wo.dim(1);
+    if (bias) expect_float(node, *bias, "bias");
+    if (addend) expect_float(node, *addend, "addend");
+    if ((bias && bias->numel() != E) || (addend && addend->shape != Shape{B, T, E}))
+        throw OnnxError(node.where() + ": bias or addend does not fit the output [" + std::to_string(B) + ", " +
+                        std::to_string(T) + ", " + std::to_string(E) + "]");
+    Value y = Value::alloc(DType::Float, {B, T, E});
+    Value vo = Value::alloc(DType::Float, {H * n, E}), pt = Value::alloc(DType::Float, {T, H * n});
+    float *pvo = vo.data<float>(), *ppt = pt.data<float>();
+    for (int64_t b = 0; b < B; ++b) {
+        for (int64_t h = 0; h < H; ++h)  // vo[(h, i)] = v_hi Wo_h
+            ops::gemm(v.data<float>() + (b * H + h) * n * d, wo.data<float>() + h * d * E, pvo + h * n * E, n, d, E);
+        const float* pb = p.data<float>() + b * H * T * n;
+#pragma omp parallel for schedule(static) if (T * H * n > 65536)
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t h = 0; h < H; ++h)
+                for (int64_t i = 0; i < n; ++i) ppt[t * H * n + h * n + i] = pb[(h * T + t) * n + i];
+        ops::gemm(ppt, pvo, y.data<float>() + b * T * E, T, H * n, E, false, bias ? bias->data<float>() : nullptr,
+                  addend ? addend->data<float>() + b * T * E : nullptr);
+    }
+    out[0] = std::move(y);
+}
+
 void op_conv_transpose_gelu(const Node& node, const std::vector<const Value*>& in, std::vector<Value>& out) {
     op_conv_transpose(node, in, out);
     ops::gelu(out[0].data<float>(), out[0].numel());  // in place: the output is new and not shared yet
