@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <stdexcept>
 #include <string>
@@ -220,7 +221,11 @@ std::vector<uint8_t> binary_mask(const Prediction& p, int index, uint8_t inside)
     for_each_mask_row(p, index, [&](const uint8_t* row) {
         if (mask.empty()) mask.resize(static_cast<size_t>(p.orig_h) * p.orig_w);
         uint8_t* dst = mask.data() + at;
-        for (int x = 0; x < p.orig_w; ++x) dst[x] = row[x] ? inside : 0;
+        if (inside == 1) {
+            std::memcpy(dst, row, static_cast<size_t>(p.orig_w));
+        } else {
+            for (int x = 0; x < p.orig_w; ++x) dst[x] = static_cast<uint8_t>(row[x] * inside);  // rows hold 0 or 1
+        }
         at += static_cast<size_t>(p.orig_w);
     });
     return mask;
