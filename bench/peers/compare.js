@@ -119,6 +119,9 @@ async function rounds(condition, workers, figures, count) {
       for (let k = 0; k < f.sides.length; ++k) {
         const s = f.sides[(k + r) % f.sides.length];
         const answer = await byEngine[s.engine].run(s.request, f.reps);
+        // A pause before the next engine: the threads of the one that just ran may still be
+        // spinning (ONNX Runtime's pool, PyTorch's OpenMP) and would take its cores.
+        await new Promise((resolve) => setTimeout(resolve, 100));
         times[fi][s.label].push(answer.s);
         cpu[fi][s.label].push(answer.cpu_s);
       }
