@@ -154,24 +154,16 @@ void fold_keys_values(const float* k, const float* v, int64_t n, int64_t D, int6
         }
 }
 
-// Two passes per row (mean, then the centred squares), as nn.LayerNorm computes it.
 void norm_image_tokens(float* x, const float* residual, const float* w, const float* b, const float* pos, float* kpe,
                        float* mean, float* rstd) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < kTokens; ++r) {
         float* xr = x + r * kDim;
         const float* res = residual + r * kDim;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < kDim; ++c) {
-            xr[c] += res[c];
-            sum += xr[c];
-        }
-        const float mu = sum / kDim;
-        float sq = 0;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t c = 0; c < kDim; ++c) sq += (xr[c] - mu) * (xr[c] - mu);
-        const float inv = 1.0f / std::sqrt(sq / kDim + 1e-5f);
+#pragma omp simd
+        for (int64_t c = 0; c < kDim; ++c) xr[c] += res[c];
+        float mu, inv;
+        mean_rstd(xr, kDim, 1e-5f, mu, inv);
         mean[r] = mu;
         rstd[r] = inv;
         float* kr = kpe + r * kDim;
@@ -212,14 +204,8 @@ void upscaling_input(const float* y, const float* a, const float* b, const float
 #pragma omp simd
                 for (int64_t c = 0; c < kUp0; ++c) v[c] += hr[o + c];
             }
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t c = 0; c < kUp0; ++c) sum += v[c];
-            const float mu = sum / kUp0;
-            float sq = 0;
-#pragma omp simd reduction(+ : sq)
-            for (int64_t c = 0; c < kUp0; ++c) sq += (v[c] - mu) * (v[c] - mu);
-            const float inv = 1.0f / std::sqrt(sq / kUp0 + 1e-6f);
+            float mu, inv;
+            mean_rstd(v, kUp0, 1e-6f, mu, inv);
             float* out = up0 + o;
 #pragma omp simd
             for (int64_t c = 0; c < kUp0; ++c) out[c] = fast_gelu((v[c] - mu) * inv * ln_w[c] + ln_b[c]);

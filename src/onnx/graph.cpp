@@ -294,21 +294,36 @@ void Graph::fuse_matmul(std::vector<Node>& nodes, const std::vector<Value>& cons
     drop_removed(nodes, removed);
 }
 
+// Which node writes each slot, for the attention folds' pattern matching.
+struct Producers {
+    std::vector<int> of;
+    Producers(const std::vector<Node>& nodes, size_t slots) : of(slots, -1) {
+        for (size_t i = 0; i < nodes.size(); ++i)
+            for (int s : nodes[i].outputs)
+                if (s >= 0) of[s] = static_cast<int>(i);
+    }
+    // The node writing `slot` when it is a single-output `op` node, else -1.
+    int single(const std::vector<Node>& nodes, int slot, const char* op) const {
+        const int n = slot >= 0 ? of[slot] : -1;
+        return n >= 0 && nodes[n].op == op && nodes[n].outputs.size() == 1 ? n : -1;
+    }
+};
+
+int Graph::add_constant(Value v) {
+    constants_.push_back(std::move(v));
+    is_const_.push_back(1);
+    return static_cast<int>(num_slots_++);
+}
+
 // The attention pattern of SAM's token-to-image layers, after fuse_matmul: keys and values
 // projected from T image tokens (FusedMatMul with constant weight and bias, Reshape to heads,
 // Transpose), scores = FusedMatMul(q, keys, trans_b), Div by a constant, Softmax, MatMul by the
 // values. With T in the thousands and a few queries, projecting the queries instead is cheaper
 // (op_projected_attention); the weights are rearranged once here.
 void Graph::fold_attention_projections() {
-    std::vector<int> producer(num_slots_, -1);
-    for (size_t i = 0; i < nodes_.size(); ++i)
-        for (int s : nodes_[i].outputs)
-            if (s >= 0) producer[s] = static_cast<int>(i);
+    const Producers producers(nodes_, num_slots_);
     Readers r(nodes_, num_slots_, outputs_);
-    auto from = [&](int slot, const char* op) {
-        int n = slot >= 0 ? producer[slot] : -1;
-        return n >= 0 && nodes_[n].op == op && nodes_[n].outputs.size() == 1 ? n : -1;
-    };
+    auto from = [&](int slot, const char* op) { return producers.single(nodes_, slot, op); };
     auto perm_is = [&](int n, std::vector<int64_t> want) { return nodes_[n].attr_ints("perm") == want; };
     // A projection to heads: Transpose(0,2,1,3) <- Reshape(constant [b, T, H, d]) <- FusedMatMul(x, W, bias).
     struct Heads {
@@ -338,11 +353,6 @@ void Graph::fold_attention_projections() {
             constants_[b].numel() != h.H * h.d)
             return std::nullopt;
         return h;
-    };
-    auto add_const = [&](Value v) {
-        constants_.push_back(std::move(v));
-        is_const_.push_back(1);
-        return static_cast<int>(num_slots_++);
     };
     std::vector<char> removed(nodes_.size(), 0);
     for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -379,8 +389,8 @@ void Graph::fold_attention_projections() {
         fused.op = "ProjectedAttention";
         fused.name = out.name;
         fused.fn = op_projected_attention;
-        fused.inputs = {sc.inputs[0], nodes_[keys->product].inputs[0], add_const(std::move(wkt)),
-                        nodes_[values->product].inputs[0], add_const(std::move(wvh)), nodes_[values->product].inputs[2], divisor};
+        fused.inputs = {sc.inputs[0], nodes_[keys->product].inputs[0], add_constant(std::move(wkt)),
+                        nodes_[values->product].inputs[0], add_constant(std::move(wvh)), nodes_[values->product].inputs[2], divisor};
         fused.outputs = out.outputs;
         for (int n : {softmax, div, scores, keys->transpose, keys->reshape, keys->product, values->transpose, values->reshape,
                       values->product})
@@ -399,20 +409,9 @@ void Graph::fold_attention_projections() {
 // ProjectedScores (q = x Wq + bq: scores_h = x (Wq_h k_h^T) + bq_h k_h^T) and
 // HeadsOutProjection (sum_h P_h (v_h Wo_h) instead of (P v) Wo), as the native decoder folds them.
 void Graph::fold_image_to_token_attention() {
-    std::vector<int> producer(num_slots_, -1);
-    for (size_t i = 0; i < nodes_.size(); ++i)
-        for (int s : nodes_[i].outputs)
-            if (s >= 0) producer[s] = static_cast<int>(i);
+    const Producers producers(nodes_, num_slots_);
     Readers r(nodes_, num_slots_, outputs_);
-    auto from = [&](int slot, const char* op) {
-        int n = slot >= 0 ? producer[slot] : -1;
-        return n >= 0 && nodes_[n].op == op && nodes_[n].outputs.size() == 1 ? n : -1;
-    };
-    auto add_const = [&](Value v) {
-        constants_.push_back(std::move(v));
-        is_const_.push_back(1);
-        return static_cast<int>(num_slots_++);
-    };
+    auto from = [&](int slot, const char* op) { return producers.single(nodes_, slot, op); };
     auto const_float = [&](int slot, int rank) {
         return slot >= 0 && is_const_[slot] && constants_[slot].dtype == DType::Float && constants_[slot].rank() == rank;
     };
@@ -450,7 +449,7 @@ void Graph::fold_image_to_token_attention() {
         fused.op = "ProjectedScores";
         fused.name = sc.name;
         fused.fn = op_projected_scores;
-        fused.inputs = {p.inputs[0], add_const(std::move(wqt)), p.inputs[2], sc.inputs[1]};
+        fused.inputs = {p.inputs[0], add_constant(std::move(wqt)), p.inputs[2], sc.inputs[1]};
         fused.outputs = sc.outputs;
         removed[tr] = removed[rs] = removed[pr] = 1;
         sc = std::move(fused);

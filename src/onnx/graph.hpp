@@ -87,6 +87,7 @@ public:
 
 private:
     void fold_image_to_token_attention();
+    int add_constant(Value v);  // a new constant slot
     std::string what_;
     std::vector<Node> nodes_;        // in execution order, constants folded away
     std::vector<Value> constants_;   // per slot: folded constant (when is_const_)

@@ -56,6 +56,20 @@ namespace sam {
 // The exact (erf) GELU of torch.nn.GELU(), to float32 noise.
 [[gnu::always_inline]] inline float fast_gelu(float x) { return 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f)); }
 
+// Mean and 1 / sqrt(variance + eps) of x[0..n), in two passes (the mean, then the centred
+// squares), as nn.LayerNorm computes them.
+[[gnu::always_inline]] inline void mean_rstd(const float* x, int64_t n, float eps, float& mean, float& rstd) {
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < n; ++c) sum += x[c];
+    const float mu = sum / n;
+    float sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t c = 0; c < n; ++c) sq += (x[c] - mu) * (x[c] - mu);
+    mean = mu;
+    rstd = 1.0f / std::sqrt(sq / n + eps);
+}
+
 // float32 to bfloat16 bits, rounding to nearest even; inputs are finite.
 [[gnu::always_inline]] inline uint16_t bf16_of(float v) {
     uint32_t bits;

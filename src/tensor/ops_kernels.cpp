@@ -20,14 +20,8 @@ void layer_norm_impl(const float* x, int64_t rows, int64_t C, const float* gamma
     for (int64_t r = 0; r < rows; ++r) {
         const float* xr = x + r * C;
         Out* yr = y + r * C;
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < C; ++c) sum += xr[c];
-        const float mean = sum / C;
-        float sq = 0;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t c = 0; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
-        const float inv = 1.0f / std::sqrt(sq / C + eps);
+        float mean, inv;
+        mean_rstd(xr, C, eps, mean, inv);
         if (Gelu) {
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) store(yr + c, fast_gelu((xr[c] - mean) * inv * gamma[c] + beta[c]));
