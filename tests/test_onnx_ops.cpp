@@ -908,6 +908,18 @@ TEST(OnnxGraph, ImageToTokenProjectionsMoveOntoTheKeys) {
                      std::to_string(n) + " keys");
 }
 
+// An empty value whose other dimensions multiply past int64 (a hostile file's initializer, found
+// by fuzz_onnx: counting its elements overflowed before reaching the zero; UBSan in
+// scripts/sanitize.sh catches a regression). Used as Expand's shape it is an empty shape.
+TEST(OnnxOps, EmptyValuesWithHugeDimensionsHaveNoElements) {
+    const Shape huge{2, int64_t(1) << 40, int64_t(1) << 40, 0, 3};
+    Value v = Value::alloc(DType::Float, huge);
+    EXPECT_EQ(v.numel(), 0);
+    EXPECT_TRUE(v.to_i64().empty());
+    Value y = run1("Expand", {F({1, 2}, {1, 2}), v}, {});
+    expect_near(y, {1, 2}, {1, 2});
+}
+
 // A float read as a size or an index (a hostile file's Expand shape): truncated when it fits an
 // integer, an OnnxError naming the value when it does not (found by fuzz_onnx).
 TEST(OnnxOps, FloatsReadAsIntegersMustFit) {

@@ -17,6 +17,10 @@ std::string shape_str(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+    // A zero dimension first: the other dimensions of an empty shape may multiply past int64
+    // (an empty ONNX initializer of a hostile file, found by fuzz_onnx), and the count is 0.
+    for (int64_t d : shape)
+        if (d == 0) return 0;
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;

@@ -1,5 +1,6 @@
 // The ONNX loader: protobuf, initializers, attributes, constant folding and fusions; then one
-// run with small zero inputs, and the SAM decoder checks when the graph has its inputs.
+// run with small zero inputs, plain and with the attention folds, and the SAM decoder checks
+// when the graph has its inputs.
 // Anything but an OnnxError escaping is a finding.
 #include "fuzz_util.hpp"
 #include "models/onnx_decoder.hpp"
@@ -37,6 +38,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         sam::onnx::AllocationLimit limit(kMaxValueBytes);
         graph.run(feeds);
+    } catch (const OnnxError&) {
+    }
+    // The attention folds the ONNX decoder applies (ProjectedAttention, ProjectedScores,
+    // HeadsOutProjection): their matchers and operators on whatever the file holds.
+    try {
+        sam::onnx::AllocationLimit limit(kMaxValueBytes);
+        sam::onnx::Graph folded = graph;
+        folded.fold_attention_projections();
+        folded.run(feeds);
     } catch (const OnnxError&) {
     }
     if (graph.input("image_embeddings") && graph.input("orig_im_size")) {
