@@ -457,7 +457,8 @@ static void op_constant_of_shape(const Node& node, const std::vector<const Value
     for (int64_t d : s)
         if (d < 0) throw OnnxError(node.where() + ": negative dimension in shape " + shape_str(s));
     Value fill = node.has("value") ? node.attr("value").t : Value::scalar_f(0.0f);
-    if (fill.numel() != 1) throw OnnxError(node.where() + ": value must hold exactly one element");
+    // An attribute 'value' of another type than tensor leaves an empty Value (no data).
+    if (!fill.ptr || fill.numel() != 1) throw OnnxError(node.where() + ": value must be a tensor of exactly one element");
     Value y = Value::alloc(fill.dtype, s);
     size_t es = dtype_size(fill.dtype);
     for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(static_cast<uint8_t*>(y.ptr) + i * es, fill.ptr, es);
