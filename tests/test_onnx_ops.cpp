@@ -201,6 +201,7 @@ TEST(OnnxOps, ConstantsAndRange) {
     EXPECT_EQ(il(seven), (std::vector<int64_t>{7, 7, 7}));
     // A 'value' attribute that is not a tensor (found by fuzz_onnx: it was read through a null pointer).
     EXPECT_THROW(run1("ConstantOfShape", {I({1}, {3})}, {{"value", af(7.0f)}}), OnnxError);
+    EXPECT_THROW(run1("Constant", {}, {{"value", af(7.0f)}}), OnnxError);
     EXPECT_EQ(il(run1("Range", {I({}, {1}), I({}, {8}), I({}, {3})})), (std::vector<int64_t>{1, 4, 7}));
     expect_near(run1("Range", {F({}, {1}), F({}, {0}), F({}, {-0.5f})}), {2}, {1, 0.5f});
     EXPECT_EQ(run1("Range", {I({}, {5}), I({}, {1}), I({}, {1})}).numel(), 0);

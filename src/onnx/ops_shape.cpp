@@ -11,6 +11,7 @@ namespace sam::onnx {
 static void op_constant(const Node& node, const std::vector<const Value*>&, std::vector<Value>& out) {
     if (node.has("value")) {
         out[0] = node.attr("value").t;
+        if (!out[0].ptr) throw OnnxError(node.where() + ": attribute 'value' is not a tensor");
     } else if (node.has("value_float")) {
         out[0] = Value::scalar_f(node.attr("value_float").f);
     } else if (node.has("value_int")) {

@@ -314,7 +314,7 @@ Known infer_one(const Node& n, const std::vector<const Known*>& in, size_t num_o
         if (n.has("value")) {
             const Value& v = n.attr("value").t;
             t = v.dtype;
-            if (integral(t) && v.numel() == 1) fill = v.get_i64(0);
+            if (integral(t) && v.ptr && v.numel() == 1) fill = v.get_i64(0);
         }
         if (!dims) return unknown(t);
         Known k = shaped(t, *dims);
